@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+Anything the user can fix (a wrong path, a bad flag, a corrupt file) raises a
+subclass of ``UserError`` with a message that says what was found, what was
+expected and how to fix it. The command-line entry points print that message on
+one line and exit with status 2, instead of a traceback.
+"""
+
+
+class UserError(Exception):
+    """An error caused by input the user controls; the message is shown as is."""
+
+
+class DatasetError(UserError):
+    """A dataset path, layout or file is not what the benchmark expects."""
+
+
+class ModelError(UserError):
+    """A model name, checkpoint or download is not usable."""
+
+
+class ConfigError(UserError):
+    """A flag or option has an invalid value."""
+
+
+class ResultsError(UserError):
+    """The results log or table is unreadable or inconsistent."""
