@@ -1,0 +1,34 @@
+"""The benchmarks of the suite, by name.
+
+Each entry names the module that defines it and the function that builds it
+from parsed flags (returning None when its data was not given). Adding a
+benchmark is one module plus one line here; the runner never changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    module: str
+    build: str
+    data_flag: str  # the flag that points at its data, for messages
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+    def build_from(self, args):
+        return getattr(self.load(), self.build)(args)
+
+
+REGISTRY: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in [
+        BenchmarkSpec("imagenet", "biasbench.benchmarks.imagenet", "build_clean", "--imagenet"),
+        BenchmarkSpec("imagenet-real", "biasbench.benchmarks.imagenet", "build_real", "--imagenet"),
+    ]
+}

@@ -1,0 +1,56 @@
+"""What a benchmark is: named conditions over image lists, and the columns they write.
+
+A benchmark never touches devices, batching or models: it declares its
+conditions (the images, an optional transform applied to whole batches on the
+device, an optional per-model attack, and an accuracy accumulator), turns each
+condition's result into result columns, and derives summary columns from the
+columns of all its conditions. The runner does the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..data.imagelist import ImageList
+from ..metrics.accuracy import TopK
+
+# (images float B x 3 x H x W in [0,1] on the device, indices into the ImageList) -> images
+Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (model, images, labels, indices) -> adversarial images; needs gradients, so it runs per model
+Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Condition:
+    name: str
+    images: ImageList
+    transform: Transform | None = None
+    # Conditions over the same images with the same transform_key share one forward pass.
+    transform_key: str = "identity"
+    attack: Attack | None = None
+    metric: Callable[[], object] = TopK
+    # Extra columns or provenance this condition wants recorded (e.g. the cut-off value).
+    info: dict = field(default_factory=dict)
+
+
+class Benchmark(ABC):
+    """Base class: subclasses set ``name`` and implement ``conditions`` and ``columns``."""
+
+    name: str = ""
+
+    @abstractmethod
+    def conditions(self) -> list[Condition]:
+        """Every condition of the benchmark, in a fixed order."""
+
+    @abstractmethod
+    def columns(self, condition: Condition, result: dict) -> dict[str, float]:
+        """The result columns (paper names) of one condition's accumulator result."""
+
+    def summarize(self, values: dict[str, dict[str, float]]) -> dict[str, float]:
+        """Summary columns from ``values`` = {condition name: its columns}, called once every
+        condition of the benchmark has a result for the model. Default: none."""
+        return {}

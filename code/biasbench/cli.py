@@ -1,0 +1,181 @@
+"""Command-line flags shared by every entry point, and the one ``main`` they all call.
+
+Flags keep the reference scripts' names (``--model --device --batch_size
+--imagenet --num_workers --wandb --seed``); dashed spellings are accepted too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+from .benchmarks import REGISTRY
+from .errors import ConfigError, UserError
+from .runner import PRECISIONS, RunOptions, run
+
+log = logging.getLogger("biasbench")
+
+MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.md), a category "
+              "(e.g. adversarial_training), 'paper48' for the paper's 48, or file://PATH.pth for a local "
+              "ResNet-50 state dict. Several models share every data pass.")
+
+
+def str2bool(text: str) -> bool:
+    low = str(text).lower()
+    if low in ("1", "true", "yes", "y", "on"):
+        return True
+    if low in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/n such as 0/4, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+class _Flags:
+    """Adds each flag once (several benchmarks share --imagenet) and remembers the
+    folder name under --data-root where a dataset flag's default lives."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self.parser = parser
+        self.seen: set[str] = set()
+        self.subdirs: dict[str, str] = {}
+
+    def __call__(self, *names: str, subdir: str | None = None, **kwargs) -> None:
+        if names[0] in self.seen:
+            return
+        self.seen.add(names[0])
+        action = self.parser.add_argument(*names, **kwargs)
+        if subdir:
+            self.subdirs[action.dest] = subdir
+
+
+def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.ArgumentParser, _Flags]:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--batch_size", "--batch-size", type=int, default=64)
+    p.add_argument("--num_workers", "--num-workers", type=int, default=4, help="DataLoader decode workers")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random transform and attack")
+    p.add_argument("--results", default="raw-data/benchmark.csv",
+                   help="results table; its append-only log lives beside it in <name>.log/")
+    p.add_argument("--check_dataset", "--check-dataset", type=str2bool, default=True,
+                   help="check class and image counts of each dataset; false for deliberate subsets")
+    p.add_argument("--n_samples", "--n-samples", type=int, default=None,
+                   help="evaluate a deterministic class-balanced subset of N images")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 is the paper's protocol; the others are faster, with measured deviations (README)")
+    p.add_argument("--channels_last", "--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model")
+    p.add_argument("--models_per_pass", "--models-per-pass", type=int, default=None,
+                   help="models loaded at once per data pass (default: all requested)")
+    p.add_argument("--overwrite", action="store_true", help="re-evaluate conditions the results log already holds")
+    p.add_argument("--skip_unreadable", "--skip-unreadable", action="store_true",
+                   help="leave unreadable images out (counted and reported) instead of stopping")
+    p.add_argument("--shard", type=parse_shard, default=None, help="i/n: evaluate every n-th condition from i")
+    p.add_argument("--data-root", "--data_root", default=None,
+                   help="folder holding the datasets under their default names (see README)")
+    p.add_argument("--cache-dir", "--cache_dir", default=None, help="checkpoint cache (default $BIASBENCH_CACHE)")
+    p.add_argument("--offline", action="store_true", help="never touch the network; fail naming missing files")
+    p.add_argument("--trust-checkpoint", "--trust_checkpoint", action="store_true",
+                   help="allow checkpoints whose pickles hold objects beyond the safe allow-list")
+    p.add_argument("--wandb", action="store_true", help="also log results to Weights & Biases (pip install wandb)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    flags = _Flags(p)
+    for name in benchmarks:
+        REGISTRY[name].load().add_arguments(p, flags)
+    return p, flags
+
+
+def _apply_data_root(args, flags: _Flags) -> None:
+    if not args.data_root:
+        return
+    root = Path(args.data_root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"--data-root {root} is not a folder")
+    for dest, sub in flags.subdirs.items():
+        if getattr(args, dest, None) is None and (root / sub).exists():
+            setattr(args, dest, str(root / sub))
+
+
+def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, description: str = "",
+         require_data: bool = True) -> int:
+    """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser, flags = build_parser(benchmarks, description)
+    args = parser.parse_args(argv)
+    try:
+        return _main(args, flags, benchmarks, require_data)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every finished pass is in the results log; rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
+    from . import zoo
+    from .results import ResultsStore
+
+    _apply_data_root(args, flags)
+    if args.batch_size < 1 or args.num_workers < 0:
+        raise ConfigError("--batch_size must be >= 1 and --num_workers >= 0")
+    models = zoo.resolve_models(args.model)
+    built = []
+    for name in names:
+        spec = REGISTRY[name]
+        bench = spec.build_from(args)
+        if bench is None:
+            if require_data:
+                raise ConfigError(f"{name} needs its data: pass {spec.data_flag} (or --data-root)")
+            log.info("skipping %s: no data given (%s)", name, spec.data_flag)
+            continue
+        built.append(bench)
+    if not built:
+        raise ConfigError("no benchmark has its data: pass the dataset flags or --data-root (see --help)")
+    opts = RunOptions(
+        device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
+        channels_last=args.channels_last, compile=args.compile, seed=args.seed, overwrite=args.overwrite,
+        models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
+    )
+    store = ResultsStore(args.results)
+    load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
+                   trust_checkpoint=args.trust_checkpoint)
+    written = run(built, models, store, opts, load=load, shard=args.shard)
+    _report(written, store, args)
+    return 0
+
+
+def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):
+    from . import zoo
+
+    return zoo.load_model(name, device, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
+
+
+def _report(written: dict[str, dict[str, float]], store, args) -> None:
+    for model, values in written.items():
+        print(f"{model}:")
+        for col in sorted(values):
+            print(f"  {col} = {values[col]:.4f}")
+    if args.wandb:
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError("--wandb needs the wandb package: pip install wandb") from None
+        for model, values in written.items():
+            with wandb.init(project="biasbench", name=model, config=vars(args) | {"model": model}, reinit=True) as r:
+                r.log(values)
+    print(f"results: {Path(store.csv_path).resolve()}")

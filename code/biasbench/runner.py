@@ -1,0 +1,278 @@
+"""The one evaluation loop: models x batches x conditions.
+
+Every benchmark runs through ``run``. It finds the work the results log does not
+hold yet, groups the conditions of all requested benchmarks by the images they
+read, and makes one pass over each image list: every batch is decoded once,
+moved to the device once, transformed once per distinct transform, and fed to
+every model. Results are appended to the store after each pass, summaries once
+a model has every condition of a benchmark, and the wide CSV is re-derived.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from .benchmarks.base import Benchmark, Condition
+from .data.imagelist import ImageList
+from .data.loader import UnreadableCounter, batches
+from .errors import ConfigError, UserError
+from .results import Record, ResultsStore
+
+log = logging.getLogger("biasbench")
+
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
+@dataclass
+class RunOptions:
+    device: str | None = None  # default: cuda when available
+    batch_size: int = 64
+    num_workers: int = 4
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    overwrite: bool = False
+    models_per_pass: int | None = None  # None: all requested models share every pass
+    skip_unreadable: bool = False
+    progress: bool = True
+
+    def resolved_device(self) -> torch.device:
+        if self.device in (None, "", "auto"):
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(self.device)
+        except RuntimeError:
+            raise ConfigError(f"--device {self.device!r} is not a torch device (expected cpu, cuda, cuda:1, ...)") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"--device {self.device}: CUDA is not available on this machine (use --device cpu)")
+        return dev
+
+
+ModelLoader = Callable[[str, torch.device], torch.nn.Module]
+
+
+def _default_loader(name: str, device: torch.device) -> torch.nn.Module:
+    from . import zoo
+
+    return zoo.load_model(name, device)
+
+
+@dataclass
+class _Work:
+    benchmark: Benchmark
+    condition: Condition
+    fingerprint: str
+    models: list[str]  # models still missing this condition
+
+
+class _Fingerprints:
+    """Dataset fingerprints, computed once per ImageList (they stat every file)."""
+
+    def __init__(self):
+        self._cache: dict[int, tuple[ImageList, str]] = {}
+
+    def __call__(self, images: ImageList) -> str:
+        hit = self._cache.get(id(images))
+        if hit is None or hit[0] is not images:
+            hit = (images, images.fingerprint())
+            self._cache[id(images)] = hit
+        return hit[1]
+
+
+def _precision_context(precision: str, device: torch.device):
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    # fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the faithful mode must not.
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return lambda: torch.autocast(device.type, dtype=dtype)
+    return contextlib.nullcontext
+
+
+def _prepare(model: torch.nn.Module, device: torch.device, opts: RunOptions) -> torch.nn.Module:
+    model = model.to(device).eval()
+    if opts.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if opts.compile:
+        model = torch.compile(model)
+    return model
+
+
+def _chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
+    size = size or len(items) or 1
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def _shard(conditions: list[Condition], shard: tuple[int, int] | None) -> list[Condition]:
+    if shard is None:
+        return conditions
+    i, n = shard
+    return conditions[i::n]
+
+
+def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions, *,
+        load: ModelLoader = _default_loader, shard: tuple[int, int] | None = None) -> dict[str, dict[str, float]]:
+    """Evaluate ``models`` on every condition of ``benchmarks`` that the store lacks.
+
+    Returns {model: {column: value}} of everything written by this call.
+    ``shard=(i, n)`` evaluates only every n-th condition of each benchmark, starting
+    at i, so independent jobs can split a benchmark; the store merges them.
+    """
+    device = opts.resolved_device()
+    autocast = _precision_context(opts.precision, device)
+    fingerprint = _Fingerprints()
+    written: dict[str, dict[str, float]] = defaultdict(dict)
+
+    # 1. What is missing, grouped by the images it reads. A result counts as done only for
+    #    the same images and the same precision (a bf16 result never stands in for fp32).
+    done = set() if opts.overwrite else {
+        (r.model, r.benchmark, r.condition, r.fingerprint) for r in store.records() if r.precision == opts.precision}
+    passes: dict[str, list[_Work]] = defaultdict(list)
+    for bench in benchmarks:
+        for cond in _shard(bench.conditions(), shard):
+            fp = fingerprint(cond.images)
+            todo = [m for m in models if (m, bench.name, cond.name, fp) not in done]
+            if todo:
+                passes[fp].append(_Work(bench, cond, fp, todo))
+    if not passes:
+        log.info("nothing to do: the results log already holds every requested condition (use --overwrite to redo)")
+
+    # 2. One pass per image list, several models per pass.
+    needed = [m for m in models if any(m in w.models for ws in passes.values() for w in ws)]
+    for chunk in _chunks(needed, opts.models_per_pass):
+        loaded = {m: _prepare(load(m, device), device, opts) for m in chunk}
+        for fp, works in passes.items():
+            works = [w for w in works if set(w.models) & set(chunk)]
+            if works:
+                records = _one_pass(works, loaded, device, autocast, opts)
+                store.append(records)
+                for r in records:
+                    written[r.model].update(r.values)
+        del loaded
+
+    # 3. Summaries for models that now have every condition of a benchmark.
+    summaries = _summaries(benchmarks, models, store, fingerprint, opts)
+    if summaries:
+        store.append(summaries)
+        for r in summaries:
+            written[r.model].update(r.values)
+    if written:
+        store.write_csv()
+    return dict(written)
+
+
+def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: torch.device, autocast,
+              opts: RunOptions) -> list[Record]:
+    """Feed every image of one list once through every (condition, model) of ``works``."""
+    images = works[0].condition.images
+    batch_size = opts.batch_size
+    while True:
+        try:
+            return _pass_at(works, models, images, device, autocast, opts, batch_size)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise UserError("CUDA out of memory even at batch size 1: use fewer models per pass "
+                                "(--models_per_pass) or a GPU with more memory") from None
+            batch_size = max(1, batch_size // 2)
+            torch.cuda.empty_cache()
+            log.warning("CUDA out of memory: restarting this pass with batch size %d", batch_size)
+
+
+def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOptions, batch_size: int) -> list[Record]:
+    acc = {(id(w), m): w.condition.metric() for w in works for m in w.models if m in models}
+    by_key: dict[str, list[_Work]] = defaultdict(list)
+    for w in works:
+        by_key[w.condition.transform_key].append(w)
+    unreadable = UnreadableCounter()
+    n_evals = len(acc)
+    desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
+    start = time.perf_counter()
+    with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
+        for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
+                                           unreadable=unreadable, pin_memory=device.type == "cuda")):
+            x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
+            if opts.channels_last:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            y = batch.labels.to(device)
+            idx = batch.indices
+            valid = batch.valid.to(device)
+            for key, key_works in by_key.items():
+                cond0 = key_works[0].condition
+                x = cond0.transform(x0, idx) if cond0.transform is not None else x0
+                logits_cache: dict[str, torch.Tensor] = {}
+                for w in key_works:
+                    for m in w.models:
+                        if m not in models:
+                            continue
+                        if w.condition.attack is not None:
+                            x_adv = w.condition.attack(models[m], x, y, idx)
+                            logits = _forward(models[m], x_adv, autocast)
+                        else:
+                            if m not in logits_cache:
+                                logits_cache[m] = _forward(models[m], x, autocast)
+                            logits = logits_cache[m]
+                        if not torch.isfinite(logits).all():
+                            raise UserError(
+                                f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
+                                f"(condition {w.condition.name}, precision {opts.precision}); "
+                                "try --precision fp32 or check the checkpoint")
+                        acc[(id(w), m)].update(logits, y, idx, valid)
+            bar.update(len(idx))
+            bar.set_postfix_str(f"{n_evals} evals/img")
+    seconds = time.perf_counter() - start
+    if unreadable.files:
+        log.warning("%d unreadable file(s) left out of %s, e.g. %s", len(unreadable.files), images.name,
+                    unreadable.files[0])
+    records = []
+    for w in works:
+        for m in w.models:
+            if m not in models:
+                continue
+            result = acc[(id(w), m)].result()
+            records.append(Record(
+                model=m, benchmark=w.benchmark.name, condition=w.condition.name,
+                values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
+                fingerprint=w.fingerprint, seed=opts.seed, precision=opts.precision,
+                extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
+                       "batch_size": batch_size, **w.condition.info},
+            ))
+    return records
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
+    with torch.no_grad(), autocast():
+        return model(x).float()
+
+
+def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprints, opts: RunOptions) -> list[Record]:
+    index: dict[tuple, dict[str, float]] = {}
+    for r in store.records():  # oldest first, so the newest result of a condition wins
+        if r.precision == opts.precision:
+            index[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.values
+    out = []
+    for bench in benchmarks:
+        conds = bench.conditions()
+        fps = [fingerprint(c.images) for c in conds]
+        combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
+        for m in models:
+            values = {c.name: index.get((m, bench.name, c.name, fp)) for c, fp in zip(conds, fps)}
+            if any(v is None for v in values.values()):
+                continue
+            summary = bench.summarize(values)
+            if summary and (opts.overwrite or index.get((m, bench.name, "summary", combined)) != summary):
+                out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
+                                  n_images=0, fingerprint=combined, seed=opts.seed, precision=opts.precision))
+    return out
