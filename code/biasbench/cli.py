@@ -86,6 +86,9 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
     p.add_argument("--shard", type=parse_shard, default=None, help="i/n: evaluate every n-th condition from i")
     p.add_argument("--data-root", "--data_root", default=None,
                    help="folder holding the datasets under their default names (see README)")
+    p.add_argument("--decoded_cache", "--decoded-cache", default="auto",
+                   help="where ImageNet-style datasets are kept decoded (uint8, 7.5 GB for ImageNet val), shared "
+                        "by every benchmark, model and run: auto = <cache-dir>/decoded, a folder, or off")
     p.add_argument("--cache-dir", "--cache_dir", default=None, help="checkpoint cache (default $BIASBENCH_CACHE)")
     p.add_argument("--offline", action="store_true", help="never touch the network; fail naming missing files")
     p.add_argument("--trust-checkpoint", "--trust_checkpoint", action="store_true",
@@ -150,6 +153,7 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, overwrite=args.overwrite,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
+        decoded_cache=_decoded_cache_dir(args),
     )
     store = ResultsStore(args.results)
     load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
@@ -157,6 +161,16 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     written = run(built, models, store, opts, load=load, shard=args.shard)
     _report(written, store, args)
     return 0
+
+
+def _decoded_cache_dir(args) -> str | None:
+    from .paths import cache_dir
+
+    if args.decoded_cache in ("off", "none", ""):
+        return None
+    if args.decoded_cache == "auto":
+        return str(cache_dir(args.cache_dir) / "decoded")
+    return args.decoded_cache
 
 
 def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):

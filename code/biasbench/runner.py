@@ -22,7 +22,8 @@ import torch
 from tqdm import tqdm
 
 from .benchmarks.base import Benchmark, Condition
-from .data.imagelist import ImageList
+from .data.decoded_cache import DecodedCache
+from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import UnreadableCounter, batches
 from .errors import ConfigError, UserError
 from .results import Record, ResultsStore
@@ -45,6 +46,8 @@ class RunOptions:
     models_per_pass: int | None = None  # None: all requested models share every pass
     skip_unreadable: bool = False
     progress: bool = True
+    # Folder of decoded-image caches for Resize/Crop datasets (None: decode on every pass).
+    decoded_cache: str | None = None
 
     def resolved_device(self) -> torch.device:
         if self.device in (None, "", "auto"):
@@ -201,8 +204,10 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     start = time.perf_counter()
     with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
+        cache = (DecodedCache(images, opts.decoded_cache)
+                 if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
         for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
-                                           unreadable=unreadable, pin_memory=device.type == "cuda")):
+                                           unreadable=unreadable, pin_memory=device.type == "cuda", cache=cache)):
             x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
             if opts.channels_last:
                 x0 = x0.contiguous(memory_format=torch.channels_last)

@@ -3,6 +3,8 @@
 Decoding runs in DataLoader workers. A file that cannot be read is reported
 back as a flag rather than an exception inside a worker, so the main process can
 stop with one clear message naming it, or (``skip_unreadable``) leave it out.
+With a decoded-image cache, complete caches are read in slices without any
+decoding, and incomplete ones are filled as the pass goes (write-through).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DatasetError
+from .decoded_cache import DecodedCache
 from .imagelist import ImageList, decode
 
 
@@ -26,23 +30,32 @@ class Batch:
 
 
 class _Decoded(Dataset):
-    def __init__(self, images: ImageList):
+    """Decodes image i, or reads it from the cache when it is already there."""
+
+    def __init__(self, images: ImageList, cache: DecodedCache | None):
         self.images = images
+        self.cache_dir = cache.dir if cache is not None else None
+        self._cache = None  # opened lazily in each worker process (memmaps do not pickle as files)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int):
+        if self.cache_dir is not None:
+            if self._cache is None:
+                self._cache = DecodedCache(self.images, self.cache_dir.parent).open()
+            if self._cache._done[i]:
+                return torch.from_numpy(np.array(self._cache._pixels[i])), int(self.images.labels[i]), i, "", True
         try:
             x, err = decode(self.images.path(i), self.images.preprocess), ""
         except DatasetError as e:
             x, err = torch.zeros(3, 224, 224, dtype=torch.uint8), str(e)
-        return x, int(self.images.labels[i]), i, err
+        return x, int(self.images.labels[i]), i, err, False
 
 
 def _collate(items):
-    xs, ys, idx, errs = zip(*items)
-    return torch.stack(xs), torch.tensor(ys), torch.tensor(idx), list(errs)
+    xs, ys, idx, errs, cached = zip(*items)
+    return torch.stack(xs), torch.tensor(ys), torch.tensor(idx), list(errs), torch.tensor(cached)
 
 
 class UnreadableCounter:
@@ -53,17 +66,32 @@ class UnreadableCounter:
 
 
 def batches(images: ImageList, batch_size: int, num_workers: int, *, skip_unreadable: bool = False,
-            unreadable: UnreadableCounter | None = None, pin_memory: bool = False) -> Iterator[Batch]:
+            unreadable: UnreadableCounter | None = None, pin_memory: bool = False,
+            cache: DecodedCache | None = None) -> Iterator[Batch]:
     """Every image of ``images`` once, in order, decoded with the dataset's preprocessing."""
+    if cache is not None and cache.complete():
+        yield from _cached_batches(images, batch_size, cache)
+        return
     loader = DataLoader(
-        _Decoded(images), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        _Decoded(images, cache), batch_size=batch_size, shuffle=False, num_workers=num_workers,
         collate_fn=_collate, pin_memory=pin_memory, persistent_workers=False,
     )
-    for x, y, idx, errs in loader:
+    for x, y, idx, errs, cached in loader:
         bad = [e for e in errs if e]
         if bad and not skip_unreadable:
             raise DatasetError(f"{bad[0]} (pass --skip_unreadable to leave unreadable files out and count them)")
         if bad and unreadable is not None:
             unreadable.files += bad
         valid = torch.tensor([not e for e in errs])
+        if cache is not None and not cached.all():
+            new = ~cached
+            cache.write(idx[new].numpy(), x[new].numpy(), valid[new].numpy())
         yield Batch(x, y, idx, valid)
+
+
+def _cached_batches(images: ImageList, batch_size: int, cache: DecodedCache) -> Iterator[Batch]:
+    labels = torch.as_tensor(images.labels)
+    for start in range(0, len(images), batch_size):
+        stop = min(start + batch_size, len(images))
+        x = torch.from_numpy(np.array(cache.read(start, stop)))
+        yield Batch(x, labels[start:stop], torch.arange(start, stop), torch.ones(stop - start, dtype=torch.bool))

@@ -1,0 +1,91 @@
+"""The decoded-image cache: a dataset decoded once into a uint8 N x 3 x 224 x 224 file.
+
+JPEG decoding and resizing dominate on a GPU node. Every benchmark on ImageNet
+val (clean, ReaL, spectral, critical band, PGD), every model and every later run
+reads the same decoded pixels from one memory-mapped file, keyed by the
+dataset's fingerprint (which covers the file list, sizes, labels and the
+preprocessing). The pixels are exactly those of the PIL pipeline: the cache
+stores the uint8 output of ``decode``.
+
+The cache fills itself during the first pass (write-through): decoded batches
+are written into the file, flushed, then marked done in a one-byte-per-image
+map. A pass that is interrupted leaves a valid partial cache; the next pass
+reads what is done and decodes only the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from .imagelist import ImageList
+
+log = logging.getLogger("biasbench")
+
+IMAGE_BYTES = 3 * 224 * 224
+
+
+class DecodedCache:
+    def __init__(self, images: ImageList, root: str | os.PathLike):
+        self.images = images
+        self.n = len(images)
+        self.dir = Path(root) / f"{images.name}-{images.fingerprint()}"
+        self.pixels_path = self.dir / "pixels.u8"
+        self.done_path = self.dir / "done.u8"
+        self._pixels = None
+        self._done = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.n * IMAGE_BYTES
+
+    def open(self) -> "DecodedCache":
+        """Create (after checking the disk has room) or reopen the cache files."""
+        if self._pixels is not None:
+            return self
+        new = not self.pixels_path.exists()
+        if new:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.dir).free
+            if free < self.nbytes + self.n:
+                raise DatasetError(
+                    f"the decoded-image cache for {self.images.name} needs {self.nbytes / 1e9:.1f} GB in {self.dir}, "
+                    f"but only {free / 1e9:.1f} GB are free: free some space, point --decoded_cache at another "
+                    "folder, or pass --decoded_cache off to decode on every pass"
+                )
+            (self.dir / "meta.json").write_text(json.dumps(
+                {"name": self.images.name, "root": str(self.images.root), "n": self.n,
+                 "preprocess": self.images.preprocess, "shape": [self.n, 3, 224, 224]}, indent=1))
+        self._pixels = np.memmap(self.pixels_path, dtype=np.uint8, mode="r+" if not new else "w+",
+                                 shape=(self.n, 3, 224, 224))
+        done_mode = "r+" if self.done_path.exists() else "w+"
+        self._done = np.memmap(self.done_path, dtype=np.uint8, mode=done_mode, shape=(self.n,))
+        return self
+
+    def complete(self) -> bool:
+        return self.open()._done.all()
+
+    def missing(self) -> np.ndarray:
+        """Indices of images not decoded yet."""
+        return np.flatnonzero(self.open()._done == 0)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.open()._pixels[start:stop]
+
+    def read_indices(self, indices: np.ndarray) -> np.ndarray:
+        return self.open()._pixels[indices]
+
+    def write(self, indices: np.ndarray, pixels: np.ndarray, valid: np.ndarray) -> None:
+        """Store decoded images, then mark them done (unreadable ones stay missing)."""
+        self.open()
+        indices = np.asarray(indices)
+        self._pixels[indices] = pixels
+        self._pixels.flush()  # pixels reach the file before they are marked done
+        self._done[indices[np.asarray(valid, dtype=bool)]] = 1
+        self._done.flush()

@@ -1,0 +1,74 @@
+"""The decoded-image cache: identical pixels, write-through resume, disk-room check."""
+
+from collections import namedtuple
+
+import numpy as np
+import pytest
+import torch
+
+import biasbench.data.decoded_cache as dc
+import biasbench.data.loader as loader
+from biasbench.data.decoded_cache import DecodedCache
+from biasbench.data.imagelist import decode
+from biasbench.data.imagenet import imagenet_val
+from biasbench.errors import DatasetError
+from helpers import write_val_tree
+
+
+@pytest.fixture
+def val(tmp_path):
+    return imagenet_val(write_val_tree(tmp_path / "in", [0, 7, 42], per_class=3), check=False)
+
+
+def _all(images, cache, batch_size=4, **kw):
+    out = list(loader.batches(images, batch_size, 0, cache=cache, **kw))
+    return torch.cat([b.images for b in out]), torch.cat([b.indices for b in out])
+
+
+def test_cached_pixels_equal_direct_decode(tmp_path, val):
+    direct = torch.stack([decode(val.path(i), val.preprocess) for i in range(len(val))])
+    cache = DecodedCache(val, tmp_path / "cache")
+    first, idx = _all(val, cache)  # fills the cache
+    assert cache.complete()
+    second, idx2 = _all(val, DecodedCache(val, tmp_path / "cache"), batch_size=5)  # reads it back
+    assert torch.equal(first, direct) and torch.equal(second, direct)
+    assert idx.tolist() == idx2.tolist() == list(range(len(val)))
+
+
+def test_interrupted_fill_resumes_decoding_only_the_rest(tmp_path, val, monkeypatch):
+    calls = []
+    real_decode = loader.decode
+    monkeypatch.setattr(loader, "decode", lambda p, pre: calls.append(p) or real_decode(p, pre))
+    it = loader.batches(val, 4, 0, cache=DecodedCache(val, tmp_path / "c"))
+    next(it)
+    it.close()  # the pass dies after one batch
+    assert len(calls) == 4
+    cache = DecodedCache(val, tmp_path / "c")
+    assert cache.missing().tolist() == list(range(4, len(val)))
+    calls.clear()
+    pixels, _ = _all(val, cache)
+    assert len(calls) == len(val) - 4 and cache.complete()
+    assert torch.equal(pixels, torch.stack([real_decode(val.path(i), val.preprocess) for i in range(len(val))]))
+
+
+def test_unreadable_images_are_never_marked_done(tmp_path, val):
+    val.path(1).write_bytes(b"garbage")
+    cache = DecodedCache(val, tmp_path / "c")
+    _all(val, cache, skip_unreadable=True)
+    assert cache.missing().tolist() == [1]
+    with pytest.raises(DatasetError, match=str(val.path(1).name)):
+        _all(val, DecodedCache(val, tmp_path / "c"))
+
+
+def test_not_enough_disk_is_a_clear_error(tmp_path, val, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(dc.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1000))
+    with pytest.raises(DatasetError, match=r"needs 0\.0 GB .* only 0\.0 GB are free.*--decoded_cache off"):
+        DecodedCache(val, tmp_path / "c").open()
+
+
+def test_cache_is_keyed_by_the_dataset_fingerprint(tmp_path, val):
+    a = DecodedCache(val, tmp_path / "c")
+    b = DecodedCache(val.subset(3), tmp_path / "c")
+    assert a.dir != b.dir
+    assert np.asarray(a.open().missing()).size == len(val)
