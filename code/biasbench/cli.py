@@ -117,8 +117,13 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = build_parser(benchmarks, description)
+    if not require_data:
+        parser.add_argument("--benchmarks", default=None,
+                            help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "benchmarks", None):
+            benchmarks = _select(args.benchmarks, benchmarks)
         return _main(args, flags, benchmarks, require_data)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -127,6 +132,18 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
         print("interrupted: every finished pass is in the results log; rerun the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _select(text: str, available: Sequence[str]) -> list[str]:
+    import difflib
+
+    chosen = [b.strip() for b in text.split(",") if b.strip()]
+    for b in chosen:
+        if b not in available:
+            close = difflib.get_close_matches(b, available, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else f"; available: {', '.join(available)}"
+            raise ConfigError(f"--benchmarks: unknown benchmark {b!r}{hint}")
+    return chosen
 
 
 def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
