@@ -30,5 +30,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
     for spec in [
         BenchmarkSpec("imagenet", "biasbench.benchmarks.imagenet", "build_clean", "--imagenet"),
         BenchmarkSpec("imagenet-real", "biasbench.benchmarks.imagenet", "build_real", "--imagenet"),
+        BenchmarkSpec("spectral", "biasbench.benchmarks.spectral", "build", "--imagenet"),
+        BenchmarkSpec("criticalband", "biasbench.benchmarks.criticalband", "build", "--imagenet"),
     ]
 }
