@@ -328,3 +328,17 @@ def test_reference_pgd_values_are_counts_over_50048(reference_dir):
         assert fixed * 50_000 / 100 == pytest.approx(round(count), abs=1e-6)
         assert fixed > v or v == 0
     assert math.isnan(corrected_reference_accuracy(float("nan")))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_random_start_and_bounds(test_set):
+    model = fitted_cnn().cuda()
+    x, y = test_set[0][:32].cuda(), test_set[1][:32].cuda()
+    seeds = image_seeds(0, torch.arange(32))
+    start = pgd_linf(model, x, y, 4 / 255, steps=0, seeds=seeds)  # drawn by generators on the GPU
+    pieces = torch.cat([pgd_linf(model, x[a:b], y[a:b], 4 / 255, steps=0, seeds=seeds[a:b])
+                        for a, b in [(0, 5), (5, 32)]])
+    assert start.device.type == "cuda" and torch.equal(start, pieces)
+    adv = pgd_linf(model, x, y, 4 / 255, steps=10, seeds=seeds)
+    assert (adv - x).abs().max() <= 4 / 255 + 1e-7 and adv.min() >= 0 and adv.max() <= 1
+    assert accuracy(model, adv, y) < accuracy(model, x, y)
