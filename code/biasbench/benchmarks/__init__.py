@@ -32,5 +32,6 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("imagenet-real", "biasbench.benchmarks.imagenet", "build_real", "--imagenet"),
         BenchmarkSpec("spectral", "biasbench.benchmarks.spectral", "build", "--imagenet"),
         BenchmarkSpec("criticalband", "biasbench.benchmarks.criticalband", "build", "--imagenet"),
+        BenchmarkSpec("adversarial", "biasbench.benchmarks.adversarial", "build", "--imagenet"),
     ]
 }
