@@ -30,5 +30,11 @@ REGISTRY: dict[str, BenchmarkSpec] = {
     for spec in [
         BenchmarkSpec("imagenet", "biasbench.benchmarks.imagenet", "build_clean", "--imagenet"),
         BenchmarkSpec("imagenet-real", "biasbench.benchmarks.imagenet", "build_real", "--imagenet"),
+        BenchmarkSpec("imagenet-v2", "biasbench.benchmarks.ood", "build_v2", "--imagenet-v2"),
+        BenchmarkSpec("imagenet-a", "biasbench.benchmarks.ood", "build_a", "--imagenet-a"),
+        BenchmarkSpec("imagenet-r", "biasbench.benchmarks.ood", "build_r", "--imagenet-r"),
+        BenchmarkSpec("imagenet-sketch", "biasbench.benchmarks.ood", "build_sketch", "--imagenet-sketch"),
+        BenchmarkSpec("imagenet-c", "biasbench.benchmarks.imagenet_c", "build_c", "--imagenet-c"),
+        BenchmarkSpec("imagenet-cbar", "biasbench.benchmarks.imagenet_cbar", "build_cbar", "--imagenet-cbar"),
     ]
 }
