@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -113,10 +113,17 @@ def _apply_data_root(args, flags: _Flags) -> None:
 
 
 def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, description: str = "",
-         require_data: bool = True) -> int:
-    """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors."""
+         require_data: bool = True, aliases: Mapping[str, str] | None = None) -> int:
+    """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors.
+
+    ``aliases`` maps extra flag names of one entry point to suite flags (e.g. the reference
+    script's ``--dataset_path`` to ``--imagenet-c``)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = build_parser(benchmarks, description)
+    for alias, flag in (aliases or {}).items():
+        target = parser._option_string_actions[flag]
+        parser.add_argument(alias, dest=target.dest, metavar=target.metavar, default=argparse.SUPPRESS,
+                            help=f"same as {flag}")
     if not require_data:
         parser.add_argument("--benchmarks", default=None,
                             help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")

@@ -33,5 +33,11 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("spectral", "biasbench.benchmarks.spectral", "build", "--imagenet"),
         BenchmarkSpec("criticalband", "biasbench.benchmarks.criticalband", "build", "--imagenet"),
         BenchmarkSpec("adversarial", "biasbench.benchmarks.adversarial", "build", "--imagenet"),
+        BenchmarkSpec("imagenet-v2", "biasbench.benchmarks.ood", "build_v2", "--imagenet-v2"),
+        BenchmarkSpec("imagenet-a", "biasbench.benchmarks.ood", "build_a", "--imagenet-a"),
+        BenchmarkSpec("imagenet-r", "biasbench.benchmarks.ood", "build_r", "--imagenet-r"),
+        BenchmarkSpec("imagenet-sketch", "biasbench.benchmarks.ood", "build_sketch", "--imagenet-sketch"),
+        BenchmarkSpec("imagenet-c", "biasbench.benchmarks.imagenet_c", "build_c", "--imagenet-c"),
+        BenchmarkSpec("imagenet-cbar", "biasbench.benchmarks.imagenet_cbar", "build_cbar", "--imagenet-cbar"),
     ]
 }

@@ -39,8 +39,14 @@ class ImageNetReaL(Benchmark):
         return {"top1_acc/imagenet-real": result["top1"]}
 
 
+def add_imagenet_flag(add) -> None:
+    """``--imagenet``, shared by every benchmark that reads ImageNet val."""
+    add("--imagenet", metavar="ROOT", subdir="imagenet",
+        help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin)")
+
+
 def add_arguments(parser, add) -> None:
-    add("--imagenet", metavar="ROOT", help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin)")
+    add_imagenet_flag(add)
     add("--real-labels", "--real_labels", metavar="JSON",
         help="ReaL labels real.json (default: the copy that ships with timm)")
 

@@ -1,0 +1,70 @@
+"""ImageNet-C (SPEC §1 'C'): 19 corruptions x 5 severities of 224x224 files, fed as stored.
+
+Summaries (every cell present):
+- ``top1_acc/imagenet-c``: plain mean of all 95 cells (the paper's column);
+- ``top1_acc/imagenet-c-15``: mean of the 75 cells of the 15 standard corruptions;
+- ``metric/imagenet-c/mCE``: AlexNet-normalised mean corruption error over the 15, in percent;
+- ``metric/imagenet-c/relative_mCE``: only when ImageNet val is given too (``--imagenet``): its
+  clean accuracy is one more condition of this benchmark (``top1_acc/imagenet``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..data import corruptions as data
+from ..metrics.corruption import mce, mean_accuracy, relative_mce
+from .base import Condition
+from .corruptions import CorruptionBenchmark, selection
+from .imagenet import add_imagenet_flag, load_val
+
+log = logging.getLogger("biasbench")
+
+CLEAN = "clean"
+
+
+class ImageNetC(CorruptionBenchmark):
+    name = "imagenet-c"
+    all_corruptions = data.IMAGENET_C
+
+    def __init__(self, cells, clean=None):
+        super().__init__(cells)
+        self.clean = clean
+
+    def conditions(self):
+        clean = [Condition(CLEAN, self.clean)] if self.clean is not None else []
+        return super().conditions() + clean
+
+    def columns(self, condition, result):
+        if condition.name == CLEAN:
+            return {"top1_acc/imagenet": result["top1"], "top5_acc/imagenet": result["top5"]}
+        return super().columns(condition, result)
+
+    def summarize_cells(self, cells, values):
+        standard = {k: v for k, v in cells.items() if k[0] in data.IMAGENET_C_STANDARD}
+        out = {
+            "top1_acc/imagenet-c": mean_accuracy(cells),
+            "top1_acc/imagenet-c-15": mean_accuracy(standard),
+            "metric/imagenet-c/mCE": mce(standard),
+        }
+        if CLEAN in values:
+            out["metric/imagenet-c/relative_mCE"] = relative_mce(standard, values[CLEAN]["top1_acc/imagenet"])
+        return out
+
+
+def add_arguments(parser, add) -> None:
+    add("--imagenet-c", "--imagenet_c", dest="imagenet_c", metavar="ROOT", subdir="imagenet-c",
+        help="ImageNet-C root holding <corruption>/<1..5>/<wnid>/*.JPEG")
+    add("--corruptions", metavar="A,B", default=None,
+        help=f"ImageNet-C corruptions to evaluate, all 19 when not given: {', '.join(data.IMAGENET_C)}")
+    add("--severities", metavar="1,3", default=None, help="ImageNet-C severities to evaluate, 1..5 when not given")
+    add_imagenet_flag(add)
+
+
+def build_c(args):
+    if not args.imagenet_c:
+        return None
+    cells = data.imagenet_c(args.imagenet_c, **selection(args, "--corruptions", "--severities", data.IMAGENET_C))
+    if not args.imagenet:
+        log.info("imagenet-c: no --imagenet, so no relative mCE (it needs the clean accuracy)")
+    return ImageNetC(cells, load_val(args) if args.imagenet else None)

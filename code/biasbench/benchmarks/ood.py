@@ -1,0 +1,51 @@
+"""ImageNet-A, -R, -Sketch and -v2 (SPEC §1 'A', 'R', 'Sketch', 'v2'): one condition each.
+
+A and R score the logits of their own 200 classes only (two different lists); Sketch and v2
+are 1000-way. Columns: ``top1_acc/<name>`` and ``top5_acc/<name>``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..data import ood
+from ..data.imagelist import ImageList
+from ..data.synsets import subset_indices
+from ..metrics.accuracy import TopK
+from .base import Benchmark, Condition
+
+_SUBSET = {"imagenet-a": "a", "imagenet-r": "r"}
+
+
+class ShiftedSet(Benchmark):
+    """Top-1/top-5 accuracy on one distribution-shift dataset."""
+
+    def __init__(self, name: str, images: ImageList):
+        self.name = name
+        self.images = images
+        subset = _SUBSET.get(name)
+        self.classes = subset_indices(subset) if subset else None
+
+    def conditions(self):
+        return [Condition(self.name, self.images, metric=partial(TopK, self.classes))]
+
+    def columns(self, condition, result):
+        return {f"top1_acc/{self.name}": result["top1"], f"top5_acc/{self.name}": result["top5"]}
+
+
+def add_arguments(parser, add) -> None:
+    for lay in ood.LAYOUTS.values():
+        dest = lay.name.replace("-", "_")
+        add(lay.flag, "--" + dest, dest=dest, metavar="ROOT", subdir=lay.name,
+            help=f"{lay.title} root ({lay.total:,} images in {lay.n_classes} class folders)")
+
+
+def _build(name: str, args):
+    root = getattr(args, name.replace("-", "_"))
+    return ShiftedSet(name, ood.read(name, root, check=args.check_dataset, n_samples=args.n_samples)) if root else None
+
+
+build_a = partial(_build, "imagenet-a")
+build_r = partial(_build, "imagenet-r")
+build_sketch = partial(_build, "imagenet-sketch")
+build_v2 = partial(_build, "imagenet-v2")
