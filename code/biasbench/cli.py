@@ -95,6 +95,11 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
                    help="allow checkpoints whose pickles hold objects beyond the safe allow-list")
     p.add_argument("--wandb", action="store_true", help="also log results to Weights & Biases (pip install wandb)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--decoded-cache-readonly", "--decoded_cache_readonly", action="store_true",
+                   help="use the decoded cache only when it is complete and never write it (for jobs on several "
+                        "machines sharing one cache folder)")
+    p.add_argument("--no-csv", "--no_csv", dest="write_csv", action="store_false",
+                   help="append results to the log only; derive the CSV later (python -m biasbench.results rebuild)")
     flags = _Flags(p)
     for name in benchmarks:
         REGISTRY[name].load().add_arguments(p, flags)
@@ -112,13 +117,12 @@ def _apply_data_root(args, flags: _Flags) -> None:
             setattr(args, dest, str(root / sub))
 
 
-def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, description: str = "",
-         require_data: bool = True, aliases: Mapping[str, str] | None = None) -> int:
-    """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors.
+def make_parser(benchmarks: Sequence[str], description: str = "", *, require_data: bool = True,
+                aliases: Mapping[str, str] | None = None) -> tuple[argparse.ArgumentParser, _Flags]:
+    """The parser of an entry point over ``benchmarks`` (``--benchmarks`` too unless ``require_data``).
 
     ``aliases`` maps extra flag names of one entry point to suite flags (e.g. the reference
     script's ``--dataset_path`` to ``--imagenet-c``)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = build_parser(benchmarks, description)
     for alias, flag in (aliases or {}).items():
         target = parser._option_string_actions[flag]
@@ -127,11 +131,17 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     if not require_data:
         parser.add_argument("--benchmarks", default=None,
                             help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")
+    return parser, flags
+
+
+def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, description: str = "",
+         require_data: bool = True, aliases: Mapping[str, str] | None = None) -> int:
+    """Parse flags, build ``benchmarks`` from them, run, print the results. Exit status 2 on user errors."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser, flags = make_parser(benchmarks, description, require_data=require_data, aliases=aliases)
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "benchmarks", None):
-            benchmarks = _select(args.benchmarks, benchmarks)
-        return _main(args, flags, benchmarks, require_data)
+        return execute(args, flags, benchmarks, require_data)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -141,7 +151,14 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
         return 130
 
 
-def _select(text: str, available: Sequence[str]) -> list[str]:
+def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) -> int:
+    """Run what parsed ``args`` ask for; raises UserError (``main`` prints it)."""
+    if getattr(args, "benchmarks", None):
+        benchmarks = select_benchmarks(args.benchmarks, benchmarks)
+    return _main(args, flags, benchmarks, require_data)
+
+
+def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
     import difflib
 
     chosen = [b.strip() for b in text.split(",") if b.strip()]
@@ -157,10 +174,24 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     from . import zoo
     from .results import ResultsStore
 
+    models = zoo.resolve_models(args.model)  # a misspelt name is found before any dataset is read
+    built = build_benchmarks(args, flags, names, require_data)
+    opts = run_options(args)
+    store = ResultsStore(args.results)
+    load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
+                   trust_checkpoint=args.trust_checkpoint)
+    written = run(built, models, store, opts, load=load, shard=args.shard)
+    _report(written, store, args)
+    return 0
+
+
+def build_benchmarks(args, flags: _Flags, names: Sequence[str], require_data: bool) -> list:
+    """The benchmarks ``names`` built from parsed flags (reads and checks their datasets)."""
     _apply_data_root(args, flags)
     if args.batch_size < 1 or args.num_workers < 0:
         raise ConfigError("--batch_size must be >= 1 and --num_workers >= 0")
-    models = zoo.resolve_models(args.model)
+    if args.n_samples is not None and args.n_samples < 1:
+        raise ConfigError(f"--n_samples {args.n_samples}: expected a positive number of images")
     built = []
     for name in names:
         spec = REGISTRY[name]
@@ -173,18 +204,18 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
         built.append(bench)
     if not built:
         raise ConfigError("no benchmark has its data: pass the dataset flags or --data-root (see --help)")
-    opts = RunOptions(
+    return built
+
+
+def run_options(args) -> RunOptions:
+    """The runner's options from parsed flags."""
+    return RunOptions(
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, overwrite=args.overwrite,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
-        decoded_cache=_decoded_cache_dir(args),
+        decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
+        write_csv=args.write_csv,
     )
-    store = ResultsStore(args.results)
-    load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
-                   trust_checkpoint=args.trust_checkpoint)
-    written = run(built, models, store, opts, load=load, shard=args.shard)
-    _report(written, store, args)
-    return 0
 
 
 def _decoded_cache_dir(args) -> str | None:

@@ -48,6 +48,12 @@ class RunOptions:
     progress: bool = True
     # Folder of decoded-image caches for Resize/Crop datasets (None: decode on every pass).
     decoded_cache: str | None = None
+    # Read a decoded cache only when it is complete and never write it: for jobs on several machines,
+    # which must not fill one memory-mapped file at once over a network file system.
+    decoded_cache_readonly: bool = False
+    # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
+    # is derived later by `python -m biasbench.results rebuild` or the sweep).
+    write_csv: bool = True
 
     def resolved_device(self) -> torch.device:
         if self.device in (None, "", "auto"):
@@ -167,14 +173,21 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
         del loaded
 
     # 3. Summaries for models that now have every condition of a benchmark.
-    summaries = _summaries(benchmarks, models, store, fingerprint, opts)
-    if summaries:
-        store.append(summaries)
-        for r in summaries:
-            written[r.model].update(r.values)
-    if written:
+    for r in add_summaries(benchmarks, models, store, opts, fingerprint):
+        written[r.model].update(r.values)
+    if written and opts.write_csv:
         store.write_csv()
     return dict(written)
+
+
+def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions,
+                  fingerprint: _Fingerprints | None = None) -> list[Record]:
+    """Append the summary records of every model that has every condition of a benchmark in the
+    log but not its current summary (no model is loaded); returns them."""
+    summaries = _summaries(benchmarks, models, store, fingerprint or _Fingerprints(), opts)
+    if summaries:
+        store.append(summaries)
+    return summaries
 
 
 def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: torch.device, autocast,
@@ -206,6 +219,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
         cache = (DecodedCache(images, opts.decoded_cache)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
+        if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
+            cache = None
         for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
                                            unreadable=unreadable, pin_memory=device.type == "cuda", cache=cache)):
             x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)

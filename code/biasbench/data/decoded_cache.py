@@ -49,8 +49,7 @@ class DecodedCache:
         """Create (after checking the disk has room) or reopen the cache files."""
         if self._pixels is not None:
             return self
-        new = not self.pixels_path.exists()
-        if new:
+        if not self.pixels_path.exists():
             self.dir.mkdir(parents=True, exist_ok=True)
             free = shutil.disk_usage(self.dir).free
             if free < self.nbytes + self.n:
@@ -59,14 +58,30 @@ class DecodedCache:
                     f"but only {free / 1e9:.1f} GB are free: free some space, point --decoded_cache at another "
                     "folder, or pass --decoded_cache off to decode on every pass"
                 )
-            (self.dir / "meta.json").write_text(json.dumps(
-                {"name": self.images.name, "root": str(self.images.root), "n": self.n,
-                 "preprocess": self.images.preprocess, "shape": [self.n, 3, 224, 224]}, indent=1))
-        self._pixels = np.memmap(self.pixels_path, dtype=np.uint8, mode="r+" if not new else "w+",
-                                 shape=(self.n, 3, 224, 224))
-        done_mode = "r+" if self.done_path.exists() else "w+"
-        self._done = np.memmap(self.done_path, dtype=np.uint8, mode=done_mode, shape=(self.n,))
+            _atomic_json(self.dir / "meta.json", {
+                "name": self.images.name, "root": str(self.images.root), "n": self.n,
+                "preprocess": self.images.preprocess, "shape": [self.n, 3, 224, 224]})
+        # Several processes may open a new cache at once (sweep jobs): each file appears once, at full
+        # size, so no process ever truncates pixels another one has already marked done.
+        _create_once(self.pixels_path, self.nbytes)
+        _create_once(self.done_path, self.n)
+        for path, size in ((self.pixels_path, self.nbytes), (self.done_path, self.n)):
+            if path.stat().st_size != size:
+                raise DatasetError(
+                    f"decoded-image cache file {path} is {path.stat().st_size} bytes, expected {size}: it is damaged; "
+                    f"delete {self.dir} (it is rebuilt on the next run) or pass --decoded_cache off")
+        self._pixels = np.memmap(self.pixels_path, dtype=np.uint8, mode="r+", shape=(self.n, 3, 224, 224))
+        self._done = np.memmap(self.done_path, dtype=np.uint8, mode="r+", shape=(self.n,))
         return self
+
+    def is_complete(self) -> bool:
+        """Whether every image is decoded, without creating anything."""
+        try:
+            if self.done_path.stat().st_size != self.n or self.pixels_path.stat().st_size != self.nbytes:
+                return False
+        except OSError:
+            return False
+        return bool(np.fromfile(self.done_path, dtype=np.uint8).all())
 
     def complete(self) -> bool:
         return self.open()._done.all()
@@ -89,3 +104,30 @@ class DecodedCache:
         self._pixels.flush()  # pixels reach the file before they are marked done
         self._done[indices[np.asarray(valid, dtype=bool)]] = 1
         self._done.flush()
+
+
+def _create_once(path: Path, size: int) -> None:
+    """Create ``path`` as ``size`` zero bytes unless it exists; atomic (a full-size file or none)."""
+    if path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if another process created it first: theirs is kept
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links on this file system: rename, unless another process got there first
+        if not path.exists():
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import numbers
@@ -17,6 +18,12 @@ import biasbench
 from biasbench.errors import ResultsError
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+# Every line ends in a checksum of the rest of the line, so a damaged digit is never read as a value.
+_CHECK = re.compile(rb',"check":"([0-9a-f]{16})"\}\s*$')
+
+
+def _line_check(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,20 +115,29 @@ class Record:
         return datetime.fromisoformat(self.time)
 
     def to_json(self) -> str:
-        """One JSON line, newline included; floats are written in round-trip precision."""
+        """One JSON line, newline included; floats are written in round-trip precision. The last key,
+        ``check``, is a hash of the line without it: ``from_json`` rejects a line damaged on disk."""
         try:
             text = json.dumps(asdict(self), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as err:
             raise ResultsError(f"result record for model {self.model!r}, benchmark {self.benchmark!r}: "
                                f"extra is not JSON-serialisable ({err}); expected plain str/number/list/dict") from None
-        return text + "\n"
+        return f'{text[:-1]},"check":"{_line_check(text.encode("ascii"))}"}}\n'
 
     @classmethod
     def from_json(cls, line: str | bytes) -> Record:
         """Parse one log line; raises ValueError or ResultsError when it is not a whole, valid record."""
-        data = json.loads(line)
+        raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else bytes(line)
+        m = _CHECK.search(raw)
+        if m:
+            raw = raw[:m.start()] + b"}"
+            if _line_check(raw) != m.group(1).decode():
+                raise ValueError("checksum mismatch: the line was changed after it was written")
+        data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        if "check" in data:
+            raise ValueError("malformed checksum")
         known = {f.name for f in fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in known})  # newer writers may add keys

@@ -1,0 +1,197 @@
+"""Where the jobs of a sweep run: Slurm (submitit job arrays), this machine (submitit's local
+executor, a few jobs at a time), or this process (debug: one after another, no submitit).
+Also how a submitted job's state is asked for afterwards, from any process."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .job import SweepJob
+from .plan import Job
+from .state import SweepDir
+
+log = logging.getLogger("biasbench")
+
+EXECUTORS = ("auto", "slurm", "local", "debug")
+
+
+@dataclass
+class ExecutorOptions:
+    kind: str = "auto"
+    time_limit_min: float = 240.0
+    gpus_per_job: int = 1
+    cpus_per_job: int | None = None
+    mem: str | None = None
+    partition: str | None = None
+    array_parallelism: int | None = None  # default: Slurm 64; local: the GPUs this machine has / gpus_per_job
+    slurm_extra: dict[str, str] = field(default_factory=dict)
+    slurm_setup: list[str] = field(default_factory=list)
+    poll_s: float = 1.0
+
+    def resolved_kind(self) -> str:
+        if self.kind not in EXECUTORS:
+            raise ConfigError(f"--executor {self.kind!r}: expected one of {', '.join(EXECUTORS)}")
+        if self.kind == "auto":
+            return "slurm" if shutil.which("sbatch") and shutil.which("srun") else "local"
+        return self.kind
+
+
+# ----------------------------------------------------------------------------- states
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) submitit controller on this host."""
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X") and b"submitit" in cmdline
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def raw_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
+    """Each submitted job's executor state: Slurm's (sacct) for Slurm jobs; RUNNING / ENDED for local
+    jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
+    out: dict[str, str] = {}
+    slurm = {k: s for k, s in subs.items() if s.get("executor") == "slurm"}
+    if slurm:
+        out.update(_slurm_states(slurm, logs))
+    here = socket.gethostname()
+    for key, sub in subs.items():
+        kind = sub.get("executor")
+        if kind == "local":
+            if sub.get("host") != here:
+                out[key] = "UNKNOWN"
+            else:
+                try:
+                    out[key] = "RUNNING" if _pid_alive(int(sub["job_id"])) else "ENDED"
+                except (KeyError, ValueError):
+                    out[key] = "ENDED"
+        elif kind != "slurm":
+            out[key] = "ENDED"
+    return out
+
+
+def _slurm_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
+    from submitit.slurm.slurm import SlurmJob
+
+    jobs = {key: SlurmJob(logs, str(sub["job_id"])) for key, sub in subs.items()}
+    try:
+        SlurmJob.watcher.update()  # one sacct call for all of them
+        return {key: SlurmJob.watcher.get_state(job.job_id, mode="cache") for key, job in jobs.items()}
+    except Exception as err:  # noqa: BLE001 - no sacct here: the states are unknown, not an error
+        log.warning("could not ask Slurm for job states (%s): they show as unknown", err)
+        return {key: "UNKNOWN" for key in jobs}
+
+
+# ----------------------------------------------------------------------------- submission
+
+def submit_slurm(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: ExecutorOptions) -> list[str]:
+    """Submit ``work`` as one Slurm job array; returns the job ids."""
+    import submitit
+
+    if not (shutil.which("sbatch") and shutil.which("srun")):
+        raise ConfigError("--executor slurm: sbatch / srun not found; run the sweep on a Slurm login node, "
+                          "or use --executor local")
+    executor = submitit.SlurmExecutor(folder=sweep.logs)
+    params = dict(time=max(1, math.ceil(opts.time_limit_min)), gpus_per_node=opts.gpus_per_job, nodes=1,
+                  ntasks_per_node=1, array_parallelism=opts.array_parallelism or 64, job_name="biasbench-sweep")
+    if opts.partition:
+        params["partition"] = opts.partition
+    if opts.cpus_per_job:
+        params["cpus_per_task"] = opts.cpus_per_job
+    if opts.mem:
+        params["mem"] = opts.mem
+    if opts.slurm_setup:
+        params["setup"] = list(opts.slurm_setup)
+    if opts.slurm_extra:
+        params["additional_parameters"] = dict(opts.slurm_extra)
+    executor.update_parameters(**params)
+    try:
+        with executor.batch():
+            handles = [executor.submit(sj) for _, sj in work]
+    except Exception as err:  # noqa: BLE001 - sbatch refused (bad partition, limits ...): its own words
+        msg = " ".join(str(err).split())
+        raise ConfigError(f"sbatch refused the sweep's job array: {msg[:500]}") from None
+    ids = []
+    for (job, _), handle in zip(work, handles):
+        sweep.write_submission(job, "slurm", handle.job_id)
+        ids.append(handle.job_id)
+    return ids
+
+
+def _local_gpu_slots(gpus_per_job: int) -> list[tuple[int, ...]]:
+    """GPU indices of each parallel slot on this machine (one empty slot without GPUs)."""
+    try:
+        import torch
+
+        n = torch.cuda.device_count()
+    except Exception:  # noqa: BLE001
+        n = 0
+    if n == 0 or gpus_per_job == 0:
+        return [()]
+    if gpus_per_job > n:
+        raise ConfigError(f"--gpus-per-job {gpus_per_job}: this machine has {n} GPU(s)")
+    return [tuple(range(k * gpus_per_job, (k + 1) * gpus_per_job)) for k in range(n // gpus_per_job)]
+
+
+def run_local(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: ExecutorOptions) -> None:
+    """Run ``work`` on this machine through submitit's local executor, ``array_parallelism`` jobs at a
+    time (default: one per ``gpus_per_job`` GPUs), each in its own process; returns when all ended."""
+    import submitit
+
+    slots = _local_gpu_slots(opts.gpus_per_job)
+    parallel = opts.array_parallelism or len(slots)
+    executor = submitit.LocalExecutor(folder=sweep.logs)
+    pending = list(work)
+    running: dict[int, tuple[Job, object]] = {}  # slot -> (job, submitit job)
+    try:
+        while pending or running:
+            for slot in [s for s in range(parallel) if s not in running]:
+                if not pending:
+                    break
+                job, sj = pending.pop(0)
+                gpus = slots[slot % len(slots)]
+                executor.update_parameters(timeout_min=opts.time_limit_min, gpus_per_node=len(gpus),
+                                           visible_gpus=gpus)
+                handle = executor.submit(sj)
+                sweep.write_submission(job, "local", handle.job_id)
+                log.info("started %s (local job %s)", job.key, handle.job_id)
+                running[slot] = (job, handle)
+            time.sleep(opts.poll_s)
+            for slot, (job, handle) in list(running.items()):
+                if handle.done():
+                    del running[slot]
+                    log.info("ended %s (local job %s)", job.key, handle.job_id)
+    except KeyboardInterrupt:
+        log.warning("interrupted: %d started job(s) keep running; %d not started. Run the same command again "
+                    "to start what is missing", len(running), len(pending))
+        raise
+
+
+def run_debug(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir) -> None:
+    """Run ``work`` in this process, one job after another (a failing job does not stop the rest)."""
+    for n, (job, sj) in enumerate(work):
+        job_id = f"debug-{os.getpid()}-{n}"
+        sweep.write_submission(job, "debug", job_id)
+        try:
+            sj(job_id=job_id)
+        except Exception as err:  # noqa: BLE001 - recorded by the job; the status shows it
+            log.error("job %s failed: %s", job.key, str(err).splitlines()[0] if str(err) else type(err).__name__)

@@ -1,0 +1,327 @@
+"""``code/sweep.py``: models x benchmarks as jobs on Slurm or on this machine, and their status.
+
+    python code/sweep.py --category adversarial_training --benchmarks imagenet,imagenet-c \\
+        --data-root /data --executor slurm --partition gpu --time-limit 120 --images-per-second 800
+    python code/sweep.py --status            # done / running / queued / failed / missing per job
+    python code/sweep.py ...same flags...    # submits only what is missing or failed
+
+Every flag of ``run_suite.py`` (data, batch size, precision, --results ...) is passed to the jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..benchmarks import REGISTRY
+from ..data.decoded_cache import DecodedCache
+from ..data.imagelist import ImageList
+from ..errors import ConfigError, UserError
+from . import executors as ex
+from .job import SweepJob
+from .plan import Job, make_plan
+from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_state, job_statuses, now,
+                    summary_line)
+
+log = logging.getLogger("biasbench")
+
+# Flags of the suite that the sweep sets itself for each job.
+_OWN_FLAGS = {"--model": "use --models, --category or --all", "--shard": "the sweep picks the shards",
+              "--overwrite": "a sweep never redoes what the log holds; write to a new --results instead",
+              "--no-csv": "jobs never write the CSV; the sweep derives it",
+              "--decoded-cache-readonly": "the sweep decides which job fills the decoded cache"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sweep.py", allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Any other flag is a flag of run_suite.py (see python code/run_suite.py --help) and goes to every job.")
+    which = p.add_argument_group("what to run")
+    pick = which.add_mutually_exclusive_group()
+    pick.add_argument("--models", help="model names, comma-separated (registry names, categories, file://PATH)")
+    pick.add_argument("--category", help="every model of one category (e.g. adversarial_training)")
+    pick.add_argument("--all", action="store_true", help="every model of the registry")
+    which.add_argument("--benchmarks", help=f"comma-separated subset of: {', '.join(REGISTRY)} "
+                                            "(default: every benchmark whose data is given)")
+    which.add_argument("--name", default="sweep", help="name of the sweep (its state folder)")
+    which.add_argument("--sweep-dir", help="state folder (default: <results folder>/sweeps/<name>)")
+    which.add_argument("--status", action="store_true", help="show what is done, running, failed and missing")
+    which.add_argument("--dry-run", action="store_true", help="show the jobs that would be submitted, submit nothing")
+    size = p.add_argument_group("job sizes")
+    size.add_argument("--time-limit", type=float, default=240.0, help="minutes per job (Slurm --time)")
+    size.add_argument("--images-per-second", type=float, default=400.0,
+                      help="one model's throughput on one job's GPU (forward passes of single images per second; "
+                           "the runner logs it); job lengths are estimated from it")
+    size.add_argument("--models-per-job", type=int, default=None,
+                      help="at most this many models per job (default: as many as fit the time limit)")
+    size.add_argument("--headroom", type=float, default=0.8, help="plan jobs to this share of --time-limit")
+    where = p.add_argument_group("where jobs run")
+    where.add_argument("--executor", default="auto", choices=ex.EXECUTORS,
+                       help="slurm (job arrays through submitit), local (this machine, submitit's local executor), "
+                            "debug (this process, one job after another); auto: slurm when sbatch exists")
+    where.add_argument("--partition", help="Slurm partition")
+    where.add_argument("--gpus-per-job", type=int, default=1)
+    where.add_argument("--cpus-per-job", type=int, default=None, help="Slurm --cpus-per-task (decode workers)")
+    where.add_argument("--mem", default=None, help="Slurm --mem, e.g. 64G")
+    where.add_argument("--array-parallelism", type=int, default=None,
+                       help="jobs running at once (Slurm default 64; local default: GPUs / --gpus-per-job)")
+    where.add_argument("--slurm-extra", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. account=abc or qos=high (repeatable)")
+    where.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                       help="shell line run before each job, e.g. 'module load cuda' (repeatable)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sargs, rest = _parser().parse_known_args(argv)
+    try:
+        for token in rest:
+            flag = token.split("=", 1)[0]
+            if flag in _OWN_FLAGS or flag.replace("_", "-") in _OWN_FLAGS:
+                raise ConfigError(f"{flag} is not a sweep flag: {_OWN_FLAGS.get(flag.replace('_', '-'))}")
+        return status(sargs, rest) if sargs.status else submit(sargs, rest)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _resolve_models(sargs) -> list[str]:
+    from .. import zoo
+    from ..zoo.paper_models import PAPER_CATEGORIES
+
+    if sargs.category:
+        if sargs.category not in PAPER_CATEGORIES:
+            close = difflib.get_close_matches(sargs.category, list(PAPER_CATEGORIES), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"--category {sargs.category!r} is not a model category{hint}; "
+                              f"categories: {', '.join(PAPER_CATEGORIES)}")
+        return zoo.resolve_models(sargs.category)
+    if sargs.models:
+        return zoo.resolve_models(sargs.models)
+    if sargs.all:
+        return zoo.resolve_models("all")
+    raise ConfigError("name the models: --models NAMES, --category C or --all")
+
+
+def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
+    from ..cli import make_parser
+
+    parser, flags = make_parser(list(REGISTRY), require_data=False)
+    parser.prog = "sweep.py (run_suite.py flags)"
+    extra = ["--model", ",".join(models)] + (["--benchmarks", benchmarks] if benchmarks else [])
+    return parser.parse_args(list(rest) + extra), flags
+
+
+def _build(args, flags, explicit: bool) -> list:
+    from ..cli import build_benchmarks, select_benchmarks
+
+    names = select_benchmarks(args.benchmarks, list(REGISTRY)) if args.benchmarks else list(REGISTRY)
+    return build_benchmarks(args, flags, names, require_data=explicit)
+
+
+def _sweep_dir(sargs, results: str) -> SweepDir:
+    if sargs.sweep_dir:
+        return SweepDir(sargs.sweep_dir)
+    if any(c in sargs.name for c in "/\\") or sargs.name in ("", ".", ".."):
+        raise ConfigError(f"--name {sargs.name!r}: expected a plain name (letters, digits, - and _)")
+    return SweepDir(Path(results).expanduser().resolve().parent / "sweeps" / sargs.name)
+
+
+def _executor_options(sargs) -> ex.ExecutorOptions:
+    extra = {}
+    for item in sargs.slurm_extra:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--slurm-extra {item!r}: expected KEY=VALUE, e.g. account=abc")
+        extra[key.strip().replace("-", "_")] = value
+    if sargs.gpus_per_job < 0 or (sargs.array_parallelism is not None and sargs.array_parallelism < 1):
+        raise ConfigError("--gpus-per-job must be >= 0 and --array-parallelism >= 1")
+    if not 0 < sargs.headroom <= 1:
+        raise ConfigError(f"--headroom {sargs.headroom:g}: expected a share in (0, 1]")
+    return ex.ExecutorOptions(kind=sargs.executor, time_limit_min=sargs.time_limit, gpus_per_job=sargs.gpus_per_job,
+                              cpus_per_job=sargs.cpus_per_job, mem=sargs.mem, partition=sargs.partition,
+                              array_parallelism=sargs.array_parallelism, slurm_extra=extra,
+                              slurm_setup=list(sargs.slurm_setup))
+
+
+def _export_code_path() -> None:
+    """Jobs unpickle their work by importing biasbench: let them import this very copy."""
+    import biasbench
+
+    code = str(Path(biasbench.__file__).resolve().parents[1])
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if code not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([code, *parts])
+
+
+def _statuses(jobs: list[Job], sweep: SweepDir, store, precision: str):
+    done = done_cells(store.records(), precision)
+    return job_statuses(jobs, sweep, done, lambda subs: ex.raw_states(subs, sweep.logs))
+
+
+def _log_signature(store) -> list:
+    try:
+        return sorted([e.name, e.stat().st_size] for e in os.scandir(store.log_dir) if e.name.endswith(".jsonl"))
+    except FileNotFoundError:
+        return []
+
+
+def _finalize(sweep: SweepDir, built: list, models: Sequence[str], store, opts) -> None:
+    """Once every job is done: add summaries a concurrent finish may have missed, derive the CSV."""
+    from ..runner import add_summaries
+
+    marker = sweep.path / "finalized.json"
+    signature = _log_signature(store)
+    try:
+        if json.loads(marker.read_text()).get("log") == signature and store.csv_path.exists():
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    added = add_summaries(built, models, store, opts)
+    store.write_csv()
+    atomic_write_json(marker, {"time": now(), "log": _log_signature(store)})
+    log.info("every job is done%s; results: %s", f" ({len(added)} summary record(s) added)" if added else "",
+             store.csv_path.resolve())
+
+
+def _cache_roles(work: list[Job], running: list[Job], built: list, opts, kind: str, fingerprint) -> dict[str, bool]:
+    """Which jobs may write the decoded cache: on Slurm one job per incomplete cache (a memory-mapped
+    file must not be filled from several machines at once); the others read it only once complete."""
+    if kind != "slurm" or not opts.decoded_cache:
+        return {}
+    lists: dict[str, ImageList] = {}
+    for bench in built:
+        for cond in bench.conditions():
+            lists.setdefault(fingerprint(cond.images), cond.images)
+    busy = {fp for job in running for fp in job.decoded_lists}
+    filler: dict[str, str] = {}
+    for job in work:
+        for fp in job.decoded_lists:
+            if fp not in filler and fp not in busy and fp in lists \
+                    and not DecodedCache(lists[fp], opts.decoded_cache).is_complete():
+                filler[fp] = job.key
+    fills = set(filler.values())
+    return {job.key: job.key in fills for job in work}
+
+
+# ----------------------------------------------------------------------------- commands
+
+def submit(sargs, rest: list[str]) -> int:
+    from ..cli import run_options
+    from ..results import ResultsStore
+    from ..runner import _Fingerprints
+
+    models = _resolve_models(sargs)
+    args, flags = _suite_args(rest, models, sargs.benchmarks)
+    exec_opts = _executor_options(sargs)
+    kind = exec_opts.resolved_kind()
+    built = _build(args, flags, explicit=bool(sargs.benchmarks))
+    opts = run_options(args)
+    fingerprint = _Fingerprints()
+    jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
+                     fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom)
+    sweep = _sweep_dir(sargs, args.results)
+    store = ResultsStore(args.results)
+    statuses = _statuses(jobs, sweep, store, opts.precision)
+
+    keys = {j.key for j in jobs}
+    stray = {k: s for k, s in sweep.submissions().items() if k not in keys}
+    stray_raw = ex.raw_states(stray, sweep.logs) if stray else {}
+    busy_stray = [k for k, sub in stray.items()
+                  if job_state(sub, sweep.run_record(k), stray_raw.get(k, "UNKNOWN"))[0] in ("running", "queued")]
+    busy_old = [st.job.key for st in statuses if st.note == "submitted by an earlier plan of this sweep"]
+    if busy_stray or busy_old:
+        raise ConfigError(
+            f"sweep {sargs.name!r} ({sweep.path}) still has job(s) of an earlier plan running or queued "
+            f"(e.g. {(busy_stray + busy_old)[0]}), and this plan splits the work differently: wait for them "
+            "(sweep.py --status), cancel them, or pass another --name")
+
+    work = [st.job for st in statuses if st.state in ("missing", "failed")]
+    running = [st.job for st in statuses if st.state in ("running", "queued")]
+    print(f"sweep {sargs.name!r}: {len(models)} model(s) x {len(built)} benchmark(s) -> {summary_line(statuses)}; "
+          f"{len(work)} to submit ({kind})")
+    if sargs.dry_run:
+        print(format_table([st for st in statuses]))
+        return 0
+    sweep.write_plan({
+        "version": 1, "name": sargs.name, "time": now(), "cwd": os.getcwd(), "argv": list(rest),
+        "results": str(Path(args.results).expanduser().resolve()), "precision": opts.precision,
+        "models": list(models), "benchmarks": [b.name for b in built], "executor": kind,
+        "time_limit_min": sargs.time_limit, "images_per_second": sargs.images_per_second,
+        "jobs": [j.to_dict() for j in jobs]})
+    if not work:
+        if not running:
+            _finalize(sweep, built, models, store, opts)
+        print("nothing to submit" + (f": {len(running)} job(s) still running or queued" if running else
+                                     ": every job is done"))
+        return 0
+
+    fills = _cache_roles(work, running, built, opts, kind, fingerprint)
+    pairs = []
+    for job in work:
+        argv = list(rest) + job.argv() + ["--no-csv"]
+        if fills and not fills[job.key]:
+            argv.append("--decoded-cache-readonly")
+        pairs.append((job, SweepJob(str(sweep.path), job.key, os.getcwd(), argv)))
+    _export_code_path()
+    if kind == "slurm":
+        ids = ex.submit_slurm(pairs, sweep, exec_opts)
+        print(f"submitted {len(ids)} job(s) ({ids[0]} ...); follow them with: python code/sweep.py --status "
+              f"--sweep-dir {sweep.path}")
+        return 0
+    if kind == "local":
+        ex.run_local(pairs, sweep, exec_opts)
+    else:
+        ex.run_debug(pairs, sweep)
+    statuses = _statuses(jobs, sweep, store, opts.precision)
+    print(format_table(statuses))
+    print(summary_line(statuses))
+    if all(st.state == "done" for st in statuses):
+        _finalize(sweep, built, models, store, opts)
+        return 0
+    print("some jobs did not finish: fix what their notes say and run the same command again")
+    return 1
+
+
+def status(sargs, rest: list[str]) -> int:
+    from ..results import ResultsStore
+
+    sweep = SweepDir(sargs.sweep_dir) if sargs.sweep_dir else None
+    if sweep is None:
+        args, _ = _suite_args(rest, ["-"], None)
+        sweep = _sweep_dir(sargs, args.results)
+    plan = sweep.read_plan()
+    if plan is None:
+        raise ConfigError(f"no sweep in {sweep.path} (no plan.json): submit it first, or pass its --name / "
+                          "--sweep-dir (and --results when it is not raw-data/benchmark.csv)")
+    jobs = [Job.from_dict(j) for j in plan["jobs"]]
+    store = ResultsStore(plan["results"])
+    statuses = _statuses(jobs, sweep, store, plan["precision"])
+    print(f"sweep {plan['name']!r} ({sweep.path}), submitted {plan['time']} to {plan['executor']}")
+    print(format_table(statuses))
+    print(summary_line(statuses))
+    if statuses and all(st.state == "done" for st in statuses):
+        _finalize_from_plan(plan, sweep, store)
+    return 0
+
+
+def _finalize_from_plan(plan: dict, sweep: SweepDir, store) -> None:
+    from ..cli import run_options
+
+    here = os.getcwd()
+    try:
+        os.chdir(plan["cwd"])  # the stored flags hold paths relative to where the sweep was submitted
+        args, flags = _suite_args(plan["argv"], plan["models"], ",".join(plan["benchmarks"]))
+        built = _build(args, flags, explicit=True)
+        _finalize(sweep, built, plan["models"], store, run_options(args))
+    finally:
+        os.chdir(here)
