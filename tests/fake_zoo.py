@@ -1,8 +1,9 @@
 """A stand-in for the model zoo in tests that run the command line, also in subprocesses.
 
-Models are named ``tinynet://PATH[?sleep=S&oom_above=B&nan_batch=K]``: a ``helpers.TinyNet`` state
-dict the test saved at PATH, optionally slowed down (S seconds per forward), raising CUDA
-out-of-memory for batches larger than B, or giving NaN logits from its K-th forward call on.
+Models are named ``tinynet://PATH[?sleep=S&oom_above=B&nan_batch=K&trace=FILE]``: a ``helpers.TinyNet``
+state dict the test saved at PATH, optionally slowed down (S seconds per forward), raising CUDA
+out-of-memory for batches larger than B, giving NaN logits from its K-th forward call on, or
+appending one line to FILE per forward call (so a test can kill the process at a chosen point).
 ``install()`` replaces ``biasbench.zoo.resolve_models`` and ``load_model``, the two names the
 command line calls; ``tests/fake_site/sitecustomize.py`` calls it in every Python subprocess
 started with ``subprocess_env()``, so ``python code/eval_imagenet.py`` and sweep jobs load these
@@ -45,7 +46,7 @@ def load_model(name: str, device="cpu", **_):
     net = TinyNet()
     net.load_state_dict(torch.load(path, weights_only=True))
     return behaving_class()(net, float(opts.get("sleep", 0)), int(opts.get("oom_above", 0)),
-                            int(opts.get("nan_batch", -1)))
+                            int(opts.get("nan_batch", -1)), opts.get("trace"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,10 +56,10 @@ def behaving_class():
     class Behaving(torch.nn.Module):
         """TinyNet with test behaviours: slow, out of memory above a batch size, NaN from a call on."""
 
-        def __init__(self, net, sleep=0.0, oom_above=0, nan_batch=-1):
+        def __init__(self, net, sleep=0.0, oom_above=0, nan_batch=-1, trace=None):
             super().__init__()
             self.net, self.sleep, self.oom_above, self.nan_batch = net, sleep, oom_above, nan_batch
-            self.calls = 0
+            self.trace, self.calls = trace, 0
 
         def forward(self, x):
             if self.oom_above and len(x) > self.oom_above:
@@ -69,6 +70,9 @@ def behaving_class():
             self.calls += 1
             if 0 <= self.nan_batch < self.calls:
                 out = out * float("nan")
+            if self.trace:
+                with open(self.trace, "a") as f:
+                    f.write(f"{len(x)}\n")
             return out
 
     return Behaving

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DatasetError
 from .imagelist import RESIZE_CROP, ImageList, list_images
-from .synsets import label_of
+from .synsets import label_of, timm_info_dir
 
 N_CLASSES, PER_CLASS = 1000, 50
 VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.", re.IGNORECASE)
@@ -129,7 +128,7 @@ def check_layout(images: ImageList, n_classes: int, per_class: int | None, what:
 def real_labels(path: str | Path | None = None) -> list[list[int]]:
     """The ReaL label lists (entry i for ILSVRC2012_val_{i+1:08d}); timm's copy when no path is given."""
     if path is None:
-        text = resources.files("timm.data").joinpath("_info", "imagenet_real_labels.json").read_text()
+        text = (timm_info_dir() / "imagenet_real_labels.json").read_text()
         where = "timm's imagenet_real_labels.json"
     else:
         p = Path(path).expanduser()

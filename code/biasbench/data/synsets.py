@@ -5,14 +5,24 @@ n01440764 ... 999 = n15075141), never from a folder's position among the
 folders present (SPEC §0). The lists ship with timm (timm/data/_info).
 """
 
+import importlib.util
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from ..errors import DatasetError
 
 
+@lru_cache(maxsize=None)
+def timm_info_dir() -> Path:
+    """timm's folder of class lists (timm/data/_info), found without importing timm (seconds of start-up)."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("the class lists ship with timm, which is not installed: pip install timm")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+
+
 def _timm_info(name: str) -> list[str]:
-    text = resources.files("timm.data").joinpath("_info", name).read_text()
+    text = (timm_info_dir() / name).read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 

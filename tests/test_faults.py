@@ -1,0 +1,203 @@
+"""Faults: real runs of the command line killed with SIGKILL at random points (seeded) resume to
+exactly the numbers of an uninterrupted run, with no torn or partial record and an intact
+decoded cache; CUDA out-of-memory halves the batch size and gives the same numbers.
+
+The killed processes run ``code/run_suite.py`` on a small ImageNet-style tree with test-zoo
+models (tests/fake_zoo.py); a model appends a line to a trace file per forward call, so a kill
+can be placed at a chosen amount of work done, whatever the machine's speed.
+"""
+
+import logging
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import fake_zoo
+from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
+from biasbench.benchmarks.spectral import Spectral
+from biasbench.data.decoded_cache import DecodedCache
+from biasbench.data.imagelist import decode
+from biasbench.data.imagenet import imagenet_val
+from biasbench.errors import UserError
+from biasbench.results import ResultsStore, ResultsWarning
+from biasbench.runner import RunOptions, run
+
+REPO = Path(__file__).resolve().parents[1]
+N_CONDITIONS = 23  # forward calls per batch: clean, ReaL and spectral clean share one; 22 filtered
+BATCHES = 3  # 12 images in batches of 4
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    fake_zoo.write_blocky_val(root / "imagenet", list(range(0, 1000, 167)), per_class=2, seed=3)  # 6 classes x 2
+    val = imagenet_val(root / "imagenet", check=False)
+    trace = root / "trace.txt"
+    models = [fake_zoo.save_model(fake_zoo.fitted_tinynet(val, seed=s, every=2 + s), root / f"m{s}.pt",
+                                  trace=trace) for s in range(2)]
+    return root, val, models, trace
+
+
+def _cmd(root, models, out):
+    return [sys.executable, str(REPO / "code" / "run_suite.py"), "--model", ",".join(models),
+            "--benchmarks", "imagenet,imagenet-real,spectral", "--imagenet", str(root / "imagenet"),
+            "--check_dataset", "false", "--device", "cpu", "--num_workers", "0", "--no-progress", "--batch_size", "4",
+            "--models_per_pass", "1", "--results", str(out / "benchmark.csv"), "--decoded_cache", str(out / "cache")]
+
+
+def _calls(trace: Path) -> int:
+    try:
+        return len(trace.read_bytes().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def _start(cmd, trace):
+    trace.unlink(missing_ok=True)
+    return subprocess.Popen(cmd, env=fake_zoo.subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_when(proc, ready, timeout=60.0) -> bool:
+    """SIGKILL ``proc`` as soon as ``ready()``; False when it ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.002)
+    proc.kill()
+    raise AssertionError("the run neither finished nor reached the kill point in time")
+
+
+def _records(out: Path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResultsWarning)
+        records = ResultsStore(out / "benchmark.csv").records()
+    torn = [w for w in caught if issubclass(w.category, ResultsWarning)]
+    return records, torn
+
+
+def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, setup):
+    root, val, models, trace = setup
+    clean = tmp_path / "uninterrupted"
+    start = time.monotonic()
+    done = subprocess.run(_cmd(root, models, clean), env=fake_zoo.subprocess_env(), capture_output=True, text=True)
+    full_time = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    total_calls = _calls(trace)
+    assert total_calls == len(models) * BATCHES * N_CONDITIONS
+    reference, _ = _records(clean)
+    by_cell = {(r.model, r.benchmark, r.condition): r.values for r in reference}
+    assert len(by_cell) == len(reference)  # one record per cell, summaries included
+
+    rng = random.Random(8)
+    killed = tmp_path / "killed"
+    cache = DecodedCache(val, killed / "cache")
+
+    def cache_partly_filled():
+        try:
+            marks = np.fromfile(cache.done_path, dtype=np.uint8)
+        except OSError:
+            return False
+        return 0 < marks.sum() < len(val)
+
+    # Kill points, each (what, ready(seconds since start)): during the decoded-cache fill; after a
+    # random amount of work (forward calls of this attempt); at a random time (start-up, a pass, a
+    # results or CSV write).
+    points = [("during the decoded-cache fill", lambda s: cache_partly_filled())]
+    for k in (rng.randint(1, total_calls), rng.randint(1, total_calls)):
+        points.append((f"after {k} forward calls", lambda s, k=k: _calls(trace) >= k))
+    t = rng.uniform(0, full_time)
+    points.append((f"at {t:.2f} s", lambda s, t=t: s >= t))
+    kills = 0
+    for what, ready in points:
+        proc = _start(_cmd(root, models, killed), trace)
+        began = time.monotonic()
+        if _kill_when(proc, lambda: ready(time.monotonic() - began)):
+            kills += 1
+        if kills == 1 and what.startswith("during"):
+            assert 0 < cache.missing().size < len(val)  # killed mid-fill: part of the cache is written
+        records, torn = _records(killed)
+        assert len(torn) <= 1  # at most the line being written when the kill came, and it is skipped
+        for r in records:  # nothing partial, nothing different: every record equals the reference one
+            assert r.values == by_cell[(r.model, r.benchmark, r.condition)], (what, r.condition)
+    assert kills >= 3
+
+    final = subprocess.run(_cmd(root, models, killed), env=fake_zoo.subprocess_env(), capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    assert (killed / "benchmark.csv").read_bytes() == (clean / "benchmark.csv").read_bytes()
+    records, _ = _records(killed)
+    assert {(r.model, r.benchmark, r.condition) for r in records} == set(by_cell)
+    pixels = DecodedCache(val, killed / "cache")
+    assert pixels.complete()
+    direct = np.stack([decode(val.path(i), val.preprocess).numpy() for i in range(len(val))])
+    assert np.array_equal(pixels.read(0, len(val)), direct)
+
+
+# ----------------------------------------------------------------------------- out of memory
+
+@pytest.fixture(scope="module")
+def small(setup):
+    root, val, _, _ = setup
+    return val, fake_zoo.fitted_tinynet(val, seed=0)
+
+
+def _behaving(net, **kw):
+    return fake_zoo.behaving_class()(net, **kw)
+
+
+def test_out_of_memory_halves_the_batch_and_gives_the_same_numbers(tmp_path, small, caplog):
+    val, net = small
+    opts = dict(device="cpu", num_workers=0, progress=False)
+    benches = [ImageNetClean(val), ImageNetReaL(val), Spectral(val)]
+    normal = run(benches, ["m"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=8, **opts),
+                 load=lambda name, dev: _behaving(net))
+    store = ResultsStore(tmp_path / "b.csv")
+    with caplog.at_level(logging.WARNING, logger="biasbench"):
+        oom = run(benches, ["m"], store, RunOptions(batch_size=8, **opts),
+                  load=lambda name, dev: _behaving(net, oom_above=3))
+    assert oom == normal
+    assert "CUDA out of memory: restarting this pass with batch size 4" in caplog.text
+    assert "CUDA out of memory: restarting this pass with batch size 2" in caplog.text
+    assert {r.extra["batch_size"] for r in store.records() if r.condition != "summary"} == {2}
+
+    with pytest.raises(UserError, match=r"CUDA out of memory even at batch size 1: use fewer models per pass"):
+        run([ImageNetClean(val)], ["m"], ResultsStore(tmp_path / "c.csv"), RunOptions(batch_size=2, **opts),
+            load=lambda name, dev: _behaving(net, oom_above=0.5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (a real out-of-memory error)")
+def test_real_cuda_out_of_memory_halves_the_batch(tmp_path, small, caplog):
+    val, net = small
+    free, _ = torch.cuda.mem_get_info()
+    per_image = int(free * 0.3)  # a batch of 4 needs 1.2 x the free memory; 2 fit
+
+    class Hungry(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            scratch = torch.empty(len(x) * per_image, dtype=torch.uint8, device=x.device)
+            del scratch
+            return self.net(x)
+
+    opts = dict(device="cuda", num_workers=0, progress=False)
+    normal = run([ImageNetClean(val)], ["m"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=2, **opts),
+                 load=lambda name, dev: net)
+    with caplog.at_level(logging.WARNING, logger="biasbench"):
+        oom = run([ImageNetClean(val)], ["m"], ResultsStore(tmp_path / "b.csv"), RunOptions(batch_size=8, **opts),
+                  load=lambda name, dev: Hungry())
+    assert oom == normal
+    assert "restarting this pass with batch size 4" in caplog.text and "batch size 2" in caplog.text
