@@ -61,8 +61,15 @@ class _Flags:
             self.subdirs[action.dest] = subdir
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A flag error is one line, not the usage of every flag (that is what --help is for)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.ArgumentParser, _Flags]:
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineErrors(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--batch_size", "--batch-size", type=int, default=64)

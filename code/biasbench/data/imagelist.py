@@ -121,7 +121,8 @@ def decode(path: Path, preprocess: str) -> torch.Tensor:
     try:
         with Image.open(path) as im:
             img = im.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        # DecompressionBombError: a damaged header claiming billions of pixels
         raise DatasetError(f"cannot read image {path}: {e}") from None
     if preprocess == RESIZE_CROP:
         img = _resize_crop(img)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..benchmarks import REGISTRY
+from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
 from ..errors import ConfigError, UserError
@@ -39,7 +40,7 @@ _OWN_FLAGS = {"--model": "use --models, --category or --all", "--shard": "the sw
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineErrors(
         prog="sweep.py", allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Any other flag is a flag of run_suite.py (see python code/run_suite.py --help) and goes to every job.")
     which = p.add_argument_group("what to run")
@@ -113,7 +114,6 @@ def _resolve_models(sargs) -> list[str]:
 
 
 def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
-    from ..cli import make_parser
 
     parser, flags = make_parser(list(REGISTRY), require_data=False)
     parser.prog = "sweep.py (run_suite.py flags)"
