@@ -31,25 +31,26 @@ from biasbench.results import ResultsStore, ResultsWarning
 from biasbench.runner import RunOptions, run
 
 REPO = Path(__file__).resolve().parents[1]
-N_CONDITIONS = 23  # forward calls per batch: clean, ReaL and spectral clean share one; 22 filtered
-BATCHES = 3  # 12 images in batches of 4
+FORWARDS_PER_BATCH = 1  # clean and ReaL share one forward pass
+BATCHES = 2  # 4 images in batches of 2
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    fake_zoo.write_blocky_val(root / "imagenet", list(range(0, 1000, 167)), per_class=2, seed=3)  # 6 classes x 2
+    fake_zoo.write_blocky_val(root / "imagenet", [3, 700], per_class=2, seed=3)  # 4 images
     val = imagenet_val(root / "imagenet", check=False)
     trace = root / "trace.txt"
+    # model 0 (the first pass, which fills the decoded cache) is slow, so a kill lands mid-fill
     models = [fake_zoo.save_model(fake_zoo.fitted_tinynet(val, seed=s, every=2 + s), root / f"m{s}.pt",
-                                  trace=trace) for s in range(2)]
+                                  trace=trace, **({"sleep": 0.3} if s == 0 else {})) for s in range(3)]
     return root, val, models, trace
 
 
 def _cmd(root, models, out):
     return [sys.executable, str(REPO / "code" / "run_suite.py"), "--model", ",".join(models),
-            "--benchmarks", "imagenet,imagenet-real,spectral", "--imagenet", str(root / "imagenet"),
-            "--check_dataset", "false", "--device", "cpu", "--num_workers", "0", "--no-progress", "--batch_size", "4",
+            "--benchmarks", "imagenet,imagenet-real", "--imagenet", str(root / "imagenet"),
+            "--check_dataset", "false", "--device", "cpu", "--num_workers", "0", "--no-progress", "--batch_size", "2",
             "--models_per_pass", "1", "--results", str(out / "benchmark.csv"), "--decoded_cache", str(out / "cache")]
 
 
@@ -96,10 +97,10 @@ def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, set
     full_time = time.monotonic() - start
     assert done.returncode == 0, done.stderr
     total_calls = _calls(trace)
-    assert total_calls == len(models) * BATCHES * N_CONDITIONS
+    assert total_calls == len(models) * BATCHES * FORWARDS_PER_BATCH  # one pass per model (--models_per_pass 1)
     reference, _ = _records(clean)
     by_cell = {(r.model, r.benchmark, r.condition): r.values for r in reference}
-    assert len(by_cell) == len(reference)  # one record per cell, summaries included
+    assert len(by_cell) == len(reference) == 2 * len(models)  # one record per cell
 
     rng = random.Random(8)
     killed = tmp_path / "killed"
@@ -116,7 +117,7 @@ def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, set
     # random amount of work (forward calls of this attempt); at a random time (start-up, a pass, a
     # results or CSV write).
     points = [("during the decoded-cache fill", lambda s: cache_partly_filled())]
-    for k in (rng.randint(1, total_calls), rng.randint(1, total_calls)):
+    for k in (rng.randint(1, total_calls),):
         points.append((f"after {k} forward calls", lambda s, k=k: _calls(trace) >= k))
     t = rng.uniform(0, full_time)
     points.append((f"at {t:.2f} s", lambda s, t=t: s >= t))
@@ -126,13 +127,13 @@ def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, set
         began = time.monotonic()
         if _kill_when(proc, lambda: ready(time.monotonic() - began)):
             kills += 1
-        if kills == 1 and what.startswith("during"):
-            assert 0 < cache.missing().size < len(val)  # killed mid-fill: part of the cache is written
+        if what.startswith("during"):
+            assert kills == 1 and 0 < cache.missing().size < len(val)  # killed mid-fill: part of it is written
         records, torn = _records(killed)
         assert len(torn) <= 1  # at most the line being written when the kill came, and it is skipped
         for r in records:  # nothing partial, nothing different: every record equals the reference one
             assert r.values == by_cell[(r.model, r.benchmark, r.condition)], (what, r.condition)
-    assert kills >= 3
+    assert kills >= 2
 
     final = subprocess.run(_cmd(root, models, killed), env=fake_zoo.subprocess_env(), capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
@@ -160,7 +161,7 @@ def _behaving(net, **kw):
 def test_out_of_memory_halves_the_batch_and_gives_the_same_numbers(tmp_path, small, caplog):
     val, net = small
     opts = dict(device="cpu", num_workers=0, progress=False)
-    benches = [ImageNetClean(val), ImageNetReaL(val), Spectral(val)]
+    benches = [ImageNetClean(val), ImageNetReaL(val), Spectral(val, cutoffs=(0.1, 0.5))]
     normal = run(benches, ["m"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=8, **opts),
                  load=lambda name, dev: _behaving(net))
     store = ResultsStore(tmp_path / "b.csv")
