@@ -333,3 +333,36 @@ def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo,
     assert "submitted 1 job(s) (701 ...)" in capsys.readouterr().out  # one job: no array
     assert sweep.submission("imagenet.m02.s0of1")["job_id"] == "701"
     assert sweep.submission("imagenet.m01.s0of1")["job_id"] == "700_1"
+
+
+def test_summaries_missed_by_concurrent_shards_are_added_when_all_are_done(tmp_path, world, test_zoo, capsys,
+                                                                           monkeypatch, caplog):
+    """Shards that finish at the same moment (on a network file system, each may not see the other's
+    results yet) can both skip the benchmark's summary; the sweep adds it once every job is done."""
+    from unittest import mock
+
+    from biasbench import runner
+    from biasbench.sweep.job import SweepJob
+
+    root, models = world
+    real_call = SweepJob.__call__
+
+    def without_summaries(self, job_id=None):
+        with mock.patch.object(runner, "add_summaries", lambda *a, **k: []):
+            return real_call(self, job_id)
+
+    monkeypatch.setattr(SweepJob, "__call__", without_summaries)
+    common = _common(root, tmp_path / "s.csv") + ["--n_samples", "2"]
+    argv = ["--models", models[1], "--benchmarks", "spectral", "--executor", "debug", "--time-limit", "0.5",
+            "--images-per-second", "1"]  # 23 conditions x 2 images = 46 s > 24 s: 2 shards of 24 and 22 s
+    with caplog.at_level("INFO", logger="biasbench"):
+        assert main(argv + common) == 0
+    assert "2 jobs: 2 done" in capsys.readouterr().out
+    assert "every job is done (1 summary record(s) added)" in caplog.text
+    assert suite_main(list(REGISTRY), ["--model", models[1], "--benchmarks", "spectral",
+                                       *_common(root, tmp_path / "d.csv"), "--n_samples", "2"],
+                      require_data=False) == 0
+    header, rows = _csv(tmp_path / "s.csv")
+    _, direct = _csv(tmp_path / "d.csv")
+    assert "metric/bandpass/LPP" in header and "metric/bandpass/HFC/0.5" in header
+    assert rows == direct

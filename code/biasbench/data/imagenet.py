@@ -128,22 +128,27 @@ def check_layout(images: ImageList, n_classes: int, per_class: int | None, what:
 def real_labels(path: str | Path | None = None) -> list[list[int]]:
     """The ReaL label lists (entry i for ILSVRC2012_val_{i+1:08d}); timm's copy when no path is given."""
     if path is None:
-        text = (timm_info_dir() / "imagenet_real_labels.json").read_text()
+        text = (timm_info_dir() / "imagenet_real_labels.json").read_bytes()
         where = "timm's imagenet_real_labels.json"
     else:
         p = Path(path).expanduser()
         if not p.is_file():
             raise DatasetError(f"ReaL labels file {p} does not exist (expected real.json from google-research/reviewing_imagenet)")
-        text, where = p.read_text(), str(p)
+        try:
+            text, where = p.read_bytes(), str(p)
+        except OSError as e:
+            raise DatasetError(f"cannot read ReaL labels file {p}: {e.strerror or e}") from None
     try:
         labels = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{where} is not valid JSON ({e}); expected a list of 50,000 label lists") from None
+    except (ValueError, RecursionError) as e:  # also bytes that are not UTF-8, and absurd nesting
+        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise DatasetError(f"{where} is not valid JSON ({msg}); expected a list of 50,000 label lists") from None
     if not isinstance(labels, list) or len(labels) != 50000:
         n = len(labels) if isinstance(labels, list) else type(labels).__name__
         raise DatasetError(f"{where} holds {n} entries; expected a JSON list of 50,000 label lists")
     for i, entry in enumerate(labels):
-        if not isinstance(entry, list) or not all(isinstance(y, int) and 0 <= y < 1000 for y in entry):
+        # type(y) is int: JSON true/false are Python bools, which isinstance(y, int) would let through
+        if not isinstance(entry, list) or not all(type(y) is int and 0 <= y < 1000 for y in entry):
             raise DatasetError(f"{where}: entry {i} is {entry!r}; expected a list of class indices in 0..999")
     return labels
 

@@ -181,8 +181,7 @@ def run_local(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: Execu
                     del running[slot]
                     log.info("ended %s (local job %s)", job.key, handle.job_id)
     except KeyboardInterrupt:
-        log.warning("interrupted: %d started job(s) keep running; %d not started. Run the same command again "
-                    "to start what is missing", len(running), len(pending))
+        log.warning("%d started job(s) keep running; %d not started", len(running), len(pending))
         raise
 
 

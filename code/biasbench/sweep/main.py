@@ -91,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: jobs already started keep running; run the same command again to start the rest",
+              file=sys.stderr)
+        return 130
 
 
 # ----------------------------------------------------------------------------- helpers
