@@ -121,3 +121,10 @@ def normalized_criterion(grid) -> float:
 def fit_normalized(grid) -> CriticalBandFit:
     """bw, cf, pns with the criterion at 50 % of the noise-free accuracy: the ``_norm`` columns."""
     return fit(grid, normalized_criterion(grid))
+
+
+def summary(grid) -> dict[str, float]:
+    """The six result values of a grid: bw, cf, pns (criterion 50 %) and bw_norm, cf_norm, pns_norm."""
+    plain, norm = fit(grid), fit_normalized(grid)
+    return {"bw": plain.bw, "cf": plain.cf, "pns": plain.pns,
+            "bw_norm": norm.bw, "cf_norm": norm.cf, "pns_norm": norm.pns}
