@@ -163,3 +163,23 @@ def test_prefetch_usage_errors(capsys):
     assert capsys.readouterr().err.startswith("error: unknown model 'robust_resnet50_l2_eps4' (did you mean")
     assert main(["--category", "nope"]) == 2
     assert "error: unknown category" in capsys.readouterr().err
+
+
+def test_file_models_are_named_by_stem_or_name_option(tmp_path):
+    from biasbench.zoo import resolve_models
+
+    torch.manual_seed(5)
+    sd = timm.create_model("resnet18", pretrained=False).state_dict()
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        torch.save({"state_dict": sd}, tmp_path / sub / "mine.pth")
+    a, b = tmp_path / "a" / "mine.pth", tmp_path / "b" / "mine.pth"
+    assert resolve_models(f"file://{a}?arch=resnet18") == ["mine"]
+    assert get_entry("mine").sources[0].location == str(a)  # later loads by name find the file
+    assert load_model("mine").name == "mine"
+    with pytest.raises(ModelError, match="name 'mine' is already used by file://.*a/mine.pth\\?arch=resnet18; add \\?name=OTHER"):
+        resolve_models(f"file://{b}?arch=resnet18")
+    assert resolve_models(f"file://{b}?arch=resnet18&name=mine_b,tv_resnet50") == ["mine_b", "tv_resnet50"]
+    torch.save({"state_dict": sd}, tmp_path / "tv_resnet50.pth")
+    with pytest.raises(ModelError, match="is a registry model; add \\?name=OTHER"):
+        resolve_models(f"file://{tmp_path / 'tv_resnet50.pth'}")

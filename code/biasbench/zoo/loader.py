@@ -57,9 +57,9 @@ def file_entry(spec: str) -> ModelEntry:
         if "=" in tail:
             path, query = head, tail
     opts = dict(parse_qsl(query, keep_blank_values=True, separator="&"))
-    unknown = set(opts) - {"arch", "mean", "std"}
+    unknown = set(opts) - {"arch", "mean", "std", "name"}
     if unknown:
-        raise ModelError(f"{spec}: unknown option(s) {sorted(unknown)}; file:// takes arch, mean and std")
+        raise ModelError(f"{spec}: unknown option(s) {sorted(unknown)}; file:// takes arch, mean, std and name")
     path = os.path.expanduser(path)
     if not Path(path).is_file():
         raise ModelError(f"{spec}: no such file {path!r} (expected file://PATH.pth, a local state dict)")
@@ -75,13 +75,34 @@ def file_entry(spec: str) -> ModelEntry:
     if any(s <= 0 for s in std):
         raise ModelError(f"{spec}: std must be positive, got {std}")
     norm = "given in the file:// spec" if "mean" in opts or "std" in opts else "ImageNet mean/std (default)"
-    return ModelEntry(spec, LOCAL, f"timm:{arch}", (Source("file", path),), cv.generic_unwrap, mean, std, norm)
+    name = opts.get("name") or Path(path).stem
+    if not name or "," in name or name.startswith(FILE_PREFIX):
+        raise ModelError(f"{spec}: name={name!r} must be non-empty and contain no comma")
+    return ModelEntry(name, LOCAL, f"timm:{arch}", (Source("file", path),), cv.generic_unwrap, mean, std, norm,
+                      notes=spec)
+
+
+# Local checkpoints named by resolve_models in this process: name -> entry.
+_LOCAL_ENTRIES: dict[str, ModelEntry] = {}
+
+
+def _register_local(spec: str) -> str:
+    entry = file_entry(spec)
+    if entry.name in registry():
+        raise ModelError(f"{spec}: its name {entry.name!r} is a registry model; add ?name=OTHER to tell them apart")
+    known = _LOCAL_ENTRIES.get(entry.name)
+    if known is not None and known.sources != entry.sources:
+        raise ModelError(f"{spec}: the name {entry.name!r} is already used by {known.notes}; add ?name=OTHER")
+    _LOCAL_ENTRIES[entry.name] = entry
+    return entry.name
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of ``name`` (or an ad-hoc entry for a ``file://`` spec)."""
     if name.startswith(FILE_PREFIX):
         return file_entry(name)
+    if name in _LOCAL_ENTRIES:
+        return _LOCAL_ENTRIES[name]
     reg = registry()
     if name not in reg:
         raise ModelError(f"unknown model {name!r}{_suggest(name)}")
@@ -126,8 +147,9 @@ def resolve_models(spec: str) -> list[str]:
     out: list[str] = []
     for item in _split_spec(spec):
         if item.startswith(FILE_PREFIX):
-            file_entry(item)  # validates path and options now, not after a long data pass
-            names = [item]
+            # validated now, not after a long data pass; results are recorded under its name
+            # (the file's stem unless ?name= is given)
+            names = [_register_local(item)]
         elif item == "paper48":
             names = list(PAPER_MODELS)
         elif item == "all":
