@@ -24,6 +24,7 @@ CATEGORIES = ["airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "c
               "elephant", "keyboard", "knife", "oven", "truck"]
 # Stylized file names as in model-vs-human's raw-data (e.g. the reference response files):
 # 0001_sty_dnn_0_airplane_00_airplane-0001-ILSVRC2012-val-00000631.png
+CUE_NAME = re.compile(r"^([a-z]+)(\d+)-([a-z]+)(\d+)\.png$")
 STYLIZED_NAME = re.compile(r"^(\d{4})_sty_dnn_0_([a-z]+)_00_\2-(\d{4})-ILSVRC2012-val-(\d{8})\.png$")
 
 
@@ -193,7 +194,7 @@ def test_cue_conflict_layout(written, preset):
     assert sorted(p.name for p in cue.iterdir()) == CATEGORIES
     same = 0
     for f in _files(cue):
-        m = re.match(r"^([a-z]+)(\d+)-([a-z]+)(\d+)\.png$", f.name)
+        m = CUE_NAME.match(f.name)
         assert m and m.group(1) == f.parent.name and m.group(3) in CATEGORIES, f.name
         same += m.group(1) == m.group(3)
         with Image.open(f) as img:
@@ -202,7 +203,7 @@ def test_cue_conflict_layout(written, preset):
     assert len(_files(cue)) == n and same == n // 16  # 1 in 16, as the real set's 80 of 1,280
 
 
-def test_stylized_layout(written, preset, reference_dir):
+def test_stylized_layout(written, preset):
     root, paths = written
     session = paths["stylized"] / "dnn" / "session-1"
     assert [p.name for p in paths["stylized"].iterdir()] == ["dnn"]
@@ -218,10 +219,19 @@ def test_stylized_layout(written, preset, reference_dir):
     assert trials == list(range(1, len(names) + 1))
     with Image.open(session / names[0]) as img:
         assert img.format == "PNG" and img.size == (224, 224)
-    # the pattern is the one of the real file names in model-vs-human's response files
-    csv = reference_dir / "modelvshuman" / "stylized" / "stylized_resnet50_session-1.csv"
-    real = [line.rsplit(",", 1)[1] for line in csv.read_text().splitlines()[1:]]
+
+
+def test_name_patterns_are_the_real_ones(reference_dir):
+    """Our file name patterns match every image name in model-vs-human's response files."""
+    mvh = reference_dir / "modelvshuman"
+    real = [line.rsplit(",", 1)[1] for line in
+            (mvh / "stylized" / "stylized_resnet50_session-1.csv").read_text().splitlines()[1:]]
     assert len(real) == 800 and all(STYLIZED_NAME.match(n) for n in real)
+    real = [line.rsplit(",", 1)[1] for line in
+            (mvh / "cue-conflict" / "cue-conflict_resnet50_session-1.csv").read_text().splitlines()[1:]]
+    groups = [CUE_NAME.match(n).groups() for n in real]
+    assert len(groups) == 1280 and sum(g[0] == g[2] for g in groups) == 80
+    assert sorted({g[0] for g in groups}) == CATEGORIES
 
 
 def test_stylized_by_category(tmp_path):
@@ -281,7 +291,7 @@ def test_cue_conflict_carries_both_cues(written):
                   for i in (1, 2)}
     texture_hits = outline_hits = n = 0
     for f in _files(paths["cue-conflict"]):
-        shape, i, texture, j = re.match(r"^([a-z]+)(\d+)-([a-z]+)(\d+)\.png$", f.name).groups()
+        shape, i, texture, j = CUE_NAME.match(f.name).groups()
         if shape == texture:
             continue
         si, ti = CATEGORIES.index(shape), CATEGORIES.index(texture)

@@ -30,6 +30,9 @@ REGISTRY: dict[str, BenchmarkSpec] = {
     for spec in [
         BenchmarkSpec("imagenet", "biasbench.benchmarks.imagenet", "build_clean", "--imagenet"),
         BenchmarkSpec("imagenet-real", "biasbench.benchmarks.imagenet", "build_real", "--imagenet"),
+        BenchmarkSpec("spectral", "biasbench.benchmarks.spectral", "build", "--imagenet"),
+        BenchmarkSpec("criticalband", "biasbench.benchmarks.criticalband", "build", "--imagenet"),
+        BenchmarkSpec("adversarial", "biasbench.benchmarks.adversarial", "build", "--imagenet"),
         BenchmarkSpec("imagenet-v2", "biasbench.benchmarks.ood", "build_v2", "--imagenet-v2"),
         BenchmarkSpec("imagenet-a", "biasbench.benchmarks.ood", "build_a", "--imagenet-a"),
         BenchmarkSpec("imagenet-r", "biasbench.benchmarks.ood", "build_r", "--imagenet-r"),

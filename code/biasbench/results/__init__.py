@@ -1,0 +1,13 @@
+"""The results store: every benchmark value is appended with its provenance to an
+append-only log (one shard per writing process); ``benchmark.csv`` is derived from it.
+
+    store = ResultsStore("raw-data/benchmark.csv")
+    if not store.is_done(model, "clean", "clean", fingerprint):
+        store.append([Record(model, "clean", "clean", {"top1_acc/imagenet": 76.1}, 50000, fingerprint)])
+    store.write_csv()
+"""
+
+from biasbench.results.record import Record, code_version
+from biasbench.results.store import DEFAULT_CSV, ResultsStore, ResultsWarning
+
+__all__ = ["DEFAULT_CSV", "Record", "ResultsStore", "ResultsWarning", "code_version"]

@@ -1,0 +1,78 @@
+"""The four generalization aggregates and the six bias scores of SPEC §2.
+
+Every metric is the plain mean of its result columns, taken as they are in the
+table (no sign flips): aggregates in percent, shape bias and LPP/HPP as
+fractions, bw in octaves, cf in cycles/image, pns as a factor. A metric is
+computed only when all its columns hold a value for that model; otherwise it
+is left empty (NaN) and reported, never averaged over what happens to exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..zoo.paper_models import MODEL_CATEGORY
+
+SPECTRAL_CUTOFFS = ("0.1", "0.2", "0.3", "0.4", "0.5")
+
+AGGREGATES: dict[str, tuple[str, ...]] = {
+    "ID": ("top1_acc/imagenet", "top1_acc/imagenet-v2", "top1_acc/imagenet-real"),
+    "Robustness": ("top1_acc/imagenet-a", "top1_acc/imagenet-c", "top1_acc/imagenet-cbar"),
+    "Concepts": ("top1_acc/imagenet-sketch", "top1_acc/imagenet-r", "top1_acc/stylized"),
+    "Adversarial": ("top1_acc/PGD-40/low",),
+}
+
+BIASES: dict[str, tuple[str, ...]] = {
+    "shape-bias": ("shape-bias",),
+    "LPP": tuple(f"metric/bandpass/LFC/{c}" for c in SPECTRAL_CUTOFFS),
+    "HPP": tuple(f"metric/bandpass/HFC/{c}" for c in SPECTRAL_CUTOFFS),
+    "bw_norm": ("metric/criticalband/bw_norm",),
+    "cf_norm": ("metric/criticalband/cf_norm",),
+    "pns_norm": ("metric/criticalband/pns_norm",),
+}
+
+METRICS: dict[str, tuple[str, ...]] = {**AGGREGATES, **BIASES}
+
+UNITS: dict[str, str] = {
+    **{a: "% top-1" for a in AGGREGATES},
+    "shape-bias": "fraction of shape decisions",
+    "LPP": "accuracy ratio", "HPP": "accuracy ratio",
+    "bw_norm": "octaves", "cf_norm": "cycles/image", "pns_norm": "factor",
+}
+
+OTHER_CATEGORY = "other"
+
+
+@dataclass
+class Metrics:
+    """Per-model aggregates and biases (``values``, columns = METRICS names) and
+    what could not be computed: ``missing`` maps model -> metric -> missing columns."""
+
+    values: pd.DataFrame
+    missing: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def missing_for(self, models) -> dict[str, dict[str, list[str]]]:
+        return {m: self.missing[m] for m in models if m in self.missing}
+
+
+def category_of(model: str) -> str:
+    """The paper category of one of the 48 models, else ``other``."""
+    return MODEL_CATEGORY.get(model, OTHER_CATEGORY)
+
+
+def compute_metrics(table: pd.DataFrame, models=None) -> Metrics:
+    """Aggregates and biases for ``models`` (default: every row) of a checked table indexed by model."""
+    models = list(table.index if models is None else models)
+    sub = table.reindex(models)
+    values = pd.DataFrame(index=pd.Index(models, name="model"))
+    missing: dict[str, dict[str, list[str]]] = {}
+    for name, cols in METRICS.items():
+        block = sub.reindex(columns=list(cols)).astype(float)
+        values[name] = block.mean(axis=1, skipna=False)
+        for model, row in block.isna().iterrows():
+            if row.any():
+                missing.setdefault(model, {})[name] = [c for c in cols if row[c]]
+    values.insert(0, "category", [category_of(m) for m in models])
+    return Metrics(values=values, missing=missing)

@@ -1,0 +1,76 @@
+"""``python -m biasbench.results rebuild|show``: re-derive the results table, or look into the log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from biasbench.errors import ResultsError, UserError
+from biasbench.results.store import DEFAULT_CSV, ResultsStore
+
+
+def _rebuild(store: ResultsStore) -> None:
+    if not store.log_dir.is_dir():
+        raise ResultsError(f"no results log at {store.log_dir}: nothing to derive {store.csv_path} from "
+                           "(the log is written by biasbench runs; pass --results for another table)")
+    path = store.write_csv()
+    columns, rows = store._wide()
+    print(f"wrote {path}: {len(rows)} models x {len(columns)} columns from "
+          f"{len(store.records())} records in {store.log_dir}")
+
+
+def _show(store: ResultsStore, model: str | None) -> None:
+    records = store.records()
+    if model is None:
+        by_model: dict[str, list] = {}
+        for record in records:
+            by_model.setdefault(record.model, []).append(record)
+        for name in sorted(by_model):
+            recs = by_model[name]
+            benchmarks = ",".join(sorted({r.benchmark for r in recs}))
+            print(f"{name}  records={len(recs)}  columns={len(store.latest_values(name))}  "
+                  f"benchmarks={benchmarks}  last={recs[-1].time[:19]}")
+        print(f"{len(records)} records, {len(by_model)} models in {store.log_dir}")
+        return
+    mine = [r for r in records if r.model == model]
+    if not mine:
+        known = sorted({r.model for r in records})
+        raise ResultsError(f"no records for model {model!r} in {store.log_dir}; models there: "
+                           f"{', '.join(known) if known else 'none'}")
+    for r in mine:
+        seed = "-" if r.seed is None else r.seed
+        print(f"{r.time[:19]}  {r.benchmark}  {r.condition}  n={r.n_images}  fp={r.fingerprint[:12]}  "
+              f"{r.precision}  seed={seed}  {r.code_version}  {r.host}  values={len(r.values)}")
+    print(f"latest values of {model}:")
+    for column, value in sorted(store.latest_values(model).items()):
+        print(f"  {column} = {value!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m biasbench.results", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild = commands.add_parser("rebuild", help="re-derive the results CSV from its log")
+    show = commands.add_parser("show", help="list models (or one model's records and latest values)")
+    show.add_argument("--model", help="show this model's records and its newest value per column")
+    for sub in (rebuild, show):
+        sub.add_argument("--results", default=DEFAULT_CSV, help=f"results CSV (default {DEFAULT_CSV})")
+        sub.add_argument("--log-dir", help="results log folder (default: <CSV stem>.log beside the CSV)")
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        try:
+            store = ResultsStore(args.results, args.log_dir)
+            if args.command == "rebuild":
+                _rebuild(store)
+            else:
+                _show(store, args.model)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

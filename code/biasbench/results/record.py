@@ -1,0 +1,129 @@
+"""One result record: the values of one (model, benchmark, condition) run and their provenance."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import numbers
+import re
+import socket
+import subprocess
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import biasbench
+from biasbench.errors import ResultsError
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+@functools.lru_cache(maxsize=None)
+def code_version() -> str:
+    """``biasbench.__version__``, plus ``+g<short sha>`` (and ``-dirty``) in a git checkout.
+
+    Only changes under ``code/`` count as dirty: the results files themselves
+    (raw-data/) change with every run. Computed once per process.
+    """
+    version = biasbench.__version__
+    repo = Path(biasbench.__file__).resolve().parents[2]  # <repo>/code/biasbench/__init__.py
+    if not ((repo / ".git").exists() and (repo / "pyproject.toml").is_file()):
+        return version  # an installed copy: no git provenance to add
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        sha = git("rev-parse", "--short", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--", "code"))
+    except (OSError, subprocess.SubprocessError):
+        return version  # git missing or not usable here
+    return f"{version}+g{sha}" + ("-dirty" if dirty else "")
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass
+class Record:
+    """The values one run produced, with where they came from.
+
+    ``condition`` names the cell within a benchmark ('clean', 'lowpass/0.1',
+    'gaussian_noise/3', or 'summary' for derived values); ``values`` maps paper
+    column names (e.g. 'top1_acc/imagenet') to finite floats; ``fingerprint``
+    is the hex fingerprint of the dataset the values were measured on.
+    """
+
+    model: str
+    benchmark: str
+    condition: str
+    values: dict[str, float]
+    n_images: int
+    fingerprint: str
+    seed: int | None = None
+    precision: str = "fp32"
+    code_version: str = field(default_factory=code_version)
+    time: str = field(default_factory=_utc_now)
+    host: str = field(default_factory=socket.gethostname)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"result record for model {self.model!r}, benchmark {self.benchmark!r}, condition {self.condition!r}"
+        for name in ("model", "benchmark", "condition", "precision", "code_version", "host"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ResultsError(f"{where}: {name} is {value!r}; expected a non-empty string")
+        if not isinstance(self.fingerprint, str) or not _HEX.fullmatch(self.fingerprint):
+            raise ResultsError(f"{where}: fingerprint is {self.fingerprint!r}; expected a hex string")
+        if isinstance(self.n_images, bool) or not isinstance(self.n_images, numbers.Integral) or self.n_images < 0:
+            raise ResultsError(f"{where}: n_images is {self.n_images!r}; expected a count >= 0")
+        self.n_images = int(self.n_images)
+        if self.seed is not None:
+            if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+                raise ResultsError(f"{where}: seed is {self.seed!r}; expected an integer or None")
+            self.seed = int(self.seed)
+        if not isinstance(self.values, dict) or not self.values:
+            raise ResultsError(f"{where}: values is {self.values!r}; expected a non-empty dict column -> number")
+        clean: dict[str, float] = {}
+        for column, value in self.values.items():
+            if not isinstance(column, str) or not column or column == "model":
+                raise ResultsError(f"{where}: column name {column!r} is not usable; expected a non-empty "
+                                   "string other than 'model'")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ResultsError(f"{where}: value of {column!r} is {value!r}; expected a finite number")
+            clean[column] = float(value)
+        self.values = clean
+        try:
+            stamp = datetime.fromisoformat(self.time)
+        except (TypeError, ValueError):
+            stamp = None
+        if stamp is None or stamp.tzinfo is None:
+            raise ResultsError(f"{where}: time is {self.time!r}; expected an ISO-8601 time with a UTC offset")
+        if not isinstance(self.extra, dict):
+            raise ResultsError(f"{where}: extra is {self.extra!r}; expected a dict")
+
+    def timestamp(self) -> datetime:
+        """``time`` as an aware datetime (what 'newest' is decided on)."""
+        return datetime.fromisoformat(self.time)
+
+    def to_json(self) -> str:
+        """One JSON line, newline included; floats are written in round-trip precision."""
+        try:
+            text = json.dumps(asdict(self), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as err:
+            raise ResultsError(f"result record for model {self.model!r}, benchmark {self.benchmark!r}: "
+                               f"extra is not JSON-serialisable ({err}); expected plain str/number/list/dict") from None
+        return text + "\n"
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> Record:
+        """Parse one log line; raises ValueError or ResultsError when it is not a whole, valid record."""
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})  # newer writers may add keys
+        except TypeError as err:  # a required field is missing
+            raise ValueError(str(err)) from None

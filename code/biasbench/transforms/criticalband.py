@@ -1,0 +1,170 @@
+"""Critical-band masking noise (SPEC §1 'Critical band grid'), on whole batches, any device.
+
+Per image: PIL-"L" greyscale, scaled to [0, 1], mean removed, contrast 0.2,
+shifted to 0.449. White noise N(0, sd^2) is filtered to one octave band by
+keeping a single Laplacian-pyramid level (pyrtools defaults; band f uses level
+6 - f, so f = 0 is the coarsest) and rescaled to the RMS of the finest level.
+Out-of-range pixels follow the reference rule (see ``fix_out_of_range``). The
+grey result is replicated to 3 channels.
+
+Randomness is per image and condition: image ``i`` draws from its own generator,
+seeded from (seed, band, sd, i) and created on the images' device, so a result
+does not depend on batch size, order or worker count. The same seed gives
+different (equally valid) noise on CPU and CUDA, whose generators differ.
+Arithmetic is float64, as in the NumPy reference; the output is float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from .laplacian import band_reconstruction, pyramid_height
+
+BANDS: tuple[int, ...] = tuple(range(7))
+SDS: tuple[float, ...] = (0.02, 0.04, 0.08, 0.16)
+CONTRAST = 0.2
+GREY_MEAN = 0.449
+EPSILON = 0.1  # an out-of-range pixel is moved this far inside [0, 1]
+N_BANDS = len(BANDS)
+
+
+def centre_frequency(band: int) -> float:
+    """Centre frequency of ``band`` in cycles per image (224 px): 1.75 * 2**band."""
+    return 1.75 * 2.0 ** band
+
+
+def pil_greyscale(images: Tensor) -> Tensor:
+    """PIL ``convert('L')`` of RGB batches: uint8 or [0, 1] floats ``[B, 3, H, W]`` -> int32 ``[B, H, W]``.
+
+    Float input must be uint8 / 255 (what ``ToTensor`` makes of a decoded image);
+    the integer formula is PIL's: ``(R*19595 + G*38470 + B*7471 + 0x8000) >> 16``.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ConfigError(f"critical-band noise expects RGB batches [B, 3, H, W]; got {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        u8 = images.to(torch.int32)
+    elif images.is_floating_point():
+        x = images.float()
+        scaled = x * 255.0
+        u8f = scaled.round()
+        lo, hi, off = torch.stack([x.amin(), x.amax(), (scaled - u8f).abs().amax()]).tolist()
+        if lo < 0.0 or hi > 1.0 or off > 1e-3:
+            raise ConfigError(
+                "critical-band noise expects decoded images as uint8 or uint8/255 floats in [0, 1] "
+                f"(no normalisation, no resampling after ToTensor); got values in [{lo:.4g}, {hi:.4g}], "
+                f"up to {off:.3g} of a grey level off the uint8 grid")
+        u8 = u8f.to(torch.int32)
+    else:
+        raise ConfigError(f"critical-band noise expects uint8 or float images; got {images.dtype}")
+    r, g, b = u8.unbind(1)
+    return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+
+
+def low_contrast_grey(images: Tensor) -> Tensor:
+    """The noise-free stimulus, float64 ``[B, H, W]``: (L/255 - mean) * 0.2 + 0.449 per image."""
+    grey = pil_greyscale(images).to(torch.float64) / 255.0
+    return (grey - grey.mean(dim=(-2, -1), keepdim=True)) * CONTRAST + GREY_MEAN
+
+
+def _rms(x: Tensor) -> Tensor:
+    return x.square().mean(dim=(-2, -1), keepdim=True).sqrt()
+
+
+def band_noise(noise: Tensor, band: int) -> Tensor:
+    """White noise ``[B, H, W]`` filtered to ``band`` (level 6 - band), at the RMS of level 0."""
+    recon = band_reconstruction(noise, N_BANDS - 1 - band)
+    finest = band_reconstruction(noise, 0)
+    return recon * _rms(finest) / _rms(recon)
+
+
+def fix_out_of_range(image: Tensor, noise: Tensor, sd: float,
+                     generators: list[torch.Generator]) -> Tensor:
+    """``image + noise`` with the reference out-of-range rule; float64 ``[B, H, W]``.
+
+    A pixel with image + noise < 0 gets image := 0.1 - noise (so it ends at 0.1);
+    one above 1 gets image := 0.9 - noise. If that new image value is itself
+    outside [0, 1], the image pixel is kept and its noise is redrawn from
+    N(0, sd^2) (one value at a time from the image's generator, pixels in
+    row-major order) until image + noise lies in [0, 1]. With the suite's
+    contrast and SDs the redraw needs |noise| > 0.9 and practically never runs.
+    """
+    noisy = image + noise
+    low, high = noisy < 0.0, noisy > 1.0
+    out_of_range = low | high
+    if not bool(out_of_range.any()):
+        return noisy
+    shifted = torch.where(low, EPSILON - noise, (1.0 - EPSILON) - noise)
+    redraw = out_of_range & ((shifted < 0.0) | (shifted > 1.0))
+    image = torch.where(out_of_range & ~redraw, shifted, image)
+    if bool(redraw.any()):
+        noise = noise.clone()
+        for b, y, x in redraw.nonzero().tolist():
+            base = float(image[b, y, x])
+            value = float(noise[b, y, x])
+            while not 0.0 <= base + value <= 1.0:
+                value = float(torch.randn(1, generator=generators[b], device=image.device,
+                                          dtype=torch.float64)) * sd
+            noise[b, y, x] = value
+    return image + noise
+
+
+class CriticalBandNoise:
+    """Batch transform for one grid cell: ``CriticalBandNoise(band, sd)(images, indices)``.
+
+    ``band`` in 0..6 (0 = coarsest, centre 1.75 * 2**band cycles/image) and
+    ``sd`` > 0; ``band=None`` with ``sd=0`` is the noise-free run (``sd=0``
+    ignores the band). ``images``: ``[B, 3, H, W]`` uint8 or uint8/255 floats;
+    ``indices``: the images' dataset indices, which select their noise.
+    Returns float32 ``[B, 3, H, W]`` on the images' device.
+    """
+
+    def __init__(self, band: int | None, sd: float, seed: int = 0) -> None:
+        sd = float(sd)
+        if not math.isfinite(sd) or sd < 0.0:
+            raise ConfigError(f"critical-band noise SD {sd!r} must be >= 0 (the grid uses 0 and {SDS})")
+        if band is None:
+            if sd != 0.0:
+                raise ConfigError(f"critical-band band=None means the noise-free run, but sd={sd}; "
+                                  f"give a band in {BANDS[0]}..{BANDS[-1]} or sd=0")
+        elif isinstance(band, bool) or not isinstance(band, int) or band not in BANDS:
+            raise ConfigError(f"critical-band band {band!r} is not one of {BANDS}")
+        self.band = band if sd > 0.0 else None
+        self.sd = sd
+        self.seed = int(seed)
+
+    def noise_seed(self, index: int) -> int:
+        """The 63-bit seed of image ``index``'s generator in this condition."""
+        key = f"criticalband|seed={self.seed}|band={self.band}|sd={self.sd!r}|index={int(index)}"
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") & (2 ** 63 - 1)
+
+    def noise_generator(self, index: int, device: torch.device | str = "cpu") -> torch.Generator:
+        """A fresh generator for image ``index``: first draws the [H, W] float64 noise
+        (``torch.randn(H, W, dtype=float64) * sd``), then any out-of-range redraws."""
+        gen = torch.Generator(device=device)
+        gen.manual_seed(self.noise_seed(index))
+        return gen
+
+    def __call__(self, images: Tensor, indices: Tensor) -> Tensor:
+        image = low_contrast_grey(images)
+        if self.sd > 0.0:
+            b, h, w = image.shape
+            if pyramid_height(h, w) < N_BANDS:
+                raise ConfigError(f"critical-band noise needs images of at least 160x160 px for its "
+                                  f"{N_BANDS} pyramid levels; got {h}x{w}")
+            index_list = torch.as_tensor(indices).reshape(-1).tolist()
+            if len(index_list) != b:
+                raise ConfigError(f"critical-band noise got {len(index_list)} indices for {b} images")
+            generators = [self.noise_generator(i, image.device) for i in index_list]
+            noise = torch.stack([torch.randn(h, w, generator=g, device=image.device, dtype=torch.float64)
+                                 for g in generators]) * self.sd
+            image = fix_out_of_range(image, band_noise(noise, self.band), self.sd, generators)
+        return image.to(torch.float32).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+    def __repr__(self) -> str:
+        return f"CriticalBandNoise(band={self.band}, sd={self.sd}, seed={self.seed})"

@@ -1,0 +1,407 @@
+"""Analysis: aggregates, Spearman tables, highlights, paper-table download, CLI, figures, notebook."""
+
+import functools
+import http.server
+import json
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analyze as analyze_cli
+from biasbench.analysis import (
+    AGGREGATES, BIASES, analyze, check_table, fetch_paper_table, load_results, read_results, spearman,
+    summary_markdown,
+)
+from biasbench.analysis import paper_table as paper_table_module
+from biasbench.analysis.figures import bandpass_figure, scatter_figure
+from biasbench.analysis.tables import merge_tables
+from biasbench.errors import ResultsError
+from biasbench.zoo.paper_models import MODEL_CATEGORY, PAPER_CATEGORIES, PAPER_MODELS
+
+REPO = Path(__file__).resolve().parents[1]
+CUTOFFS = ["0.01", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "0.99"]
+FIGURE_STEMS = ["scatter_shape_bias", "scatter_LPP", "scatter_HPP", "scatter_bw_norm", "scatter_cf_norm",
+                "scatter_pns_norm", "bandpass_curves", "correlations", "bias_correlations"]
+
+
+def synthetic_table(extra: dict | None = None) -> pd.DataFrame:
+    """The 48 paper models (model i in registry order) with known monotone structure:
+    ID = 78.667 - 0.3 i (falls), shape-bias = 0.1 + 0.01 i and PGD = 10 + i (rise); the rest random."""
+    rng = np.random.default_rng(0)
+    i = np.arange(len(PAPER_MODELS), dtype=float)
+    n = len(i)
+    cols = {
+        "model": PAPER_MODELS,
+        "top1_acc/imagenet": 80 - 0.3 * i, "top1_acc/imagenet-v2": 68 - 0.3 * i,
+        "top1_acc/imagenet-real": 88 - 0.3 * i,
+        "top1_acc/imagenet-a": rng.uniform(0, 20, n), "top1_acc/imagenet-c": rng.uniform(30, 60, n),
+        "top1_acc/imagenet-cbar": rng.uniform(30, 60, n),
+        "top1_acc/imagenet-sketch": rng.uniform(15, 35, n), "top1_acc/imagenet-r": rng.uniform(30, 50, n),
+        "top1_acc/stylized": rng.uniform(30, 90, n), "top1_acc/PGD-40/low": 10 + i,
+        "shape-bias": 0.1 + 0.01 * i,
+        "metric/criticalband/bw_norm": rng.uniform(3, 10, n), "metric/criticalband/cf_norm": rng.uniform(20, 110, n),
+        "metric/criticalband/pns_norm": rng.uniform(0.5, 1, n),
+    }
+    for kind in ("LFC", "HFC"):
+        base = np.sort(rng.uniform(0, 1, (n, len(CUTOFFS))), axis=1)
+        for j, c in enumerate(CUTOFFS):
+            cols[f"metric/bandpass/{kind}/{c}"] = base[:, j]
+    df = pd.DataFrame(cols)
+    if extra:
+        df = pd.concat([df, pd.DataFrame([{"model": k, **v} for k, v in extra.items()])], ignore_index=True)
+    return df
+
+
+def my_model(**overrides) -> dict:
+    row = {c: 50.0 for c in synthetic_table().columns if c.startswith("top1_acc/")}
+    row.update({"top1_acc/imagenet": 90.0, "top1_acc/imagenet-v2": 90.0, "top1_acc/imagenet-real": 90.0,
+                "shape-bias": 0.105, "metric/criticalband/bw_norm": 5.0, "metric/criticalband/cf_norm": 40.0,
+                "metric/criticalband/pns_norm": 0.9})
+    row.update({f"metric/bandpass/{k}/{c}": 0.5 for k in ("LFC", "HFC") for c in CUTOFFS})
+    row.update(overrides)
+    return row
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    df.to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------- categories, aggregates, correlations
+
+
+def test_registry_categories_agree_with_the_papers_json(reference_dir):
+    ref = json.loads((reference_dir / "paper" / "r50_categories.json").read_text())
+    assert {c: sorted(v) for c, v in ref.items()} == {c: sorted(v) for c, v in PAPER_CATEGORIES.items()}
+
+
+@pytest.fixture(scope="module")
+def paper_analysis(request):
+    ref = request.getfixturevalue("reference_dir")
+    table, prov, sources = load_results(ref / "paper" / "benchmark.csv")
+    return analyze(table, prov, [], sources)
+
+
+def test_aggregates_of_known_models_match_hand_computed_values(paper_analysis):
+    v = paper_analysis.metrics.values
+    # tv_resnet50 cells: imagenet 76.14600, v2 63.14000, real 86.50307 -> ID 225.78907 / 3
+    # a 0.02667, c 41.12162, cbar 39.70232 -> 80.85061 / 3; sketch 24.09165, r 36.15667, stylized 37.125
+    # LFC 0.1..0.5: .17758 .53035 .72695 .82983 .89996 -> 3.16466 / 5; HFC: .00192 .00336 .00517 .00898 .01500
+    expected = {
+        ("tv_resnet50", "ID"): 75.26302, ("tv_resnet50", "Robustness"): 26.95020,
+        ("tv_resnet50", "Concepts"): 32.45777, ("tv_resnet50", "Adversarial"): 18.39035,
+        ("tv_resnet50", "LPP"): 0.632932, ("tv_resnet50", "HPP"): 0.0068868,
+        ("tv_resnet50", "shape-bias"): 0.214646, ("tv_resnet50", "bw_norm"): 5.666261,
+        # SIN: imagenet 60.18000, v2 48.61000, real 73.31288 -> 182.10288 / 3;
+        # sketch 30.09491, r 40.16667, stylized 90.875 -> 161.13658 / 3
+        ("resnet50_trained_on_SIN", "ID"): 60.70096, ("resnet50_trained_on_SIN", "Concepts"): 53.71219,
+        ("resnet50_trained_on_SIN", "shape-bias"): 0.813922,
+    }
+    for (model, metric), want in expected.items():
+        assert v.at[model, metric] == pytest.approx(want, abs=2e-5), (model, metric)
+    assert v.loc["tv_resnet50", "category"] == "baseline"
+    assert (v.loc[PAPER_MODELS, "category"] == [MODEL_CATEGORY[m] for m in PAPER_MODELS]).all()
+
+
+def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
+    corr = paper_analysis.correlations
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"]
+    assert len(corr) == 3 * len(BIASES) * len(AGGREGATES)
+    assert corr.groupby("group")["n"].unique().map(list).to_dict() == {
+        "all": [48], "adversarial": [15], "non_adversarial": [33]}
+    sig = corr["p"] < 0.05
+    assert (corr.loc[sig, "shown"] == corr.loc[sig, "rho"]).all() and (corr.loc[~sig, "shown"] == 0).all()
+    s = corr.set_index(["group", "bias", "aggregate"])["shown"]
+    # the paper's headline pattern: shape bias trades ID and robustness for adversarial robustness
+    assert s["all", "shape-bias", "ID"] < -0.7 and s["all", "shape-bias", "Robustness"] < 0
+    assert s["all", "shape-bias", "Adversarial"] > 0 and s["all", "shape-bias", "Concepts"] == 0
+    assert s["all", "HPP", "Robustness"] > 0.7 and s["all", "bw_norm", "ID"] < 0
+    assert s["adversarial", "shape-bias", "ID"] < -0.9 and s["non_adversarial", "shape-bias", "ID"] < 0
+    assert all(s["all", "cf_norm", a] == 0 for a in AGGREGATES)
+    # rho agrees with pandas' own Spearman implementation on the same 48 values
+    v = paper_analysis.metrics.values.loc[PAPER_MODELS]
+    ours = corr[corr["group"] == "all"].set_index(["bias", "aggregate"])["rho"]
+    for (b, a), rho in ours.items():
+        assert rho == pytest.approx(v[b].corr(v[a], method="spearman"), abs=1e-12)
+
+
+def test_bias_matrix_is_symmetric_with_unit_diagonal(paper_analysis):
+    bc = paper_analysis.bias_correlations
+    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"] and len(bc) == 36
+    m = bc.pivot(index="bias_a", columns="bias_b", values="rho")
+    np.testing.assert_allclose(m.to_numpy(), m.T.to_numpy())
+    np.testing.assert_allclose(np.diag(m.to_numpy()), 1.0)
+    assert (bc["n"] == 48).all()
+
+
+def test_spearman_hand_cases():
+    assert spearman([1, 2, 3, 4, 5], [10, 8, 6, 4, 2]) == pytest.approx((-1.0, 0.0, -1.0, 5))
+    # d = -1, -2, 2, 1: sum d^2 = 10 = n(n^2-1)/6 for n = 4, so rho = 0 and p = 1
+    rho, p, shown, n = spearman([1, 2, 3, 4], [2, 4, 1, 3])
+    assert (rho, shown, n) == (0.0, 0.0, 4) and p == pytest.approx(1.0)
+    # pairs with a missing value drop out: this is the 4-pair case again
+    assert spearman([1, 2, np.nan, 3, 4], [2, 4, 7, 1, 3])[3] == 4
+    assert all(np.isnan(spearman([1, 2], [2, 1])[:3]))
+    assert all(np.isnan(spearman([1, 2, 3], [5, 5, 5])[:3]))
+    # no ties: rho = 1 - 6 sum d^2 / (n (n^2 - 1)); d = 0, 1, -1, 0, 0, 0 -> 1 - 12/210
+    assert spearman([1, 2, 3, 4, 5, 6], [1, 3, 2, 4, 5, 6])[0] == pytest.approx(1 - 12 / 210)
+
+
+def test_synthetic_structure_gives_exact_coefficients():
+    a = analyze(check_table(synthetic_table()))
+    s = a.correlations.set_index(["group", "bias", "aggregate"])
+    for group in ("all", "adversarial", "non_adversarial"):
+        assert s.loc[(group, "shape-bias", "ID"), "rho"] == pytest.approx(-1)
+        assert s.loc[(group, "shape-bias", "Adversarial"), "rho"] == pytest.approx(1)
+        assert s.loc[(group, "shape-bias", "ID"), "shown"] == pytest.approx(-1)
+
+
+# ---------------------------------------------------------------- missing data, units, bad tables
+
+
+def test_missing_column_is_reported_never_averaged_over_what_exists():
+    a = analyze(check_table(synthetic_table().drop(columns=["top1_acc/imagenet-cbar"])))
+    assert a.metrics.values["Robustness"].isna().all()
+    assert a.metrics.values["ID"].notna().all()
+    rob = a.correlations[a.correlations["aggregate"] == "Robustness"]
+    assert rob["rho"].isna().all() and (rob["n"] == 0).all()
+    assert any("Robustness not computed" in n and "top1_acc/imagenet-cbar" in n for n in a.notes)
+    assert "Robustness not computed" in summary_markdown(a)
+
+
+def test_model_missing_a_cell_drops_out_of_that_metric_only():
+    df = synthetic_table()
+    df.loc[df["model"] == "tv_resnet50", "metric/bandpass/HFC/0.3"] = np.nan
+    df = df[df["model"] != "resnet50_swav"]
+    a = analyze(check_table(df))
+    c = a.correlations.set_index(["group", "bias", "aggregate"])["n"]
+    assert c["all", "HPP", "ID"] == 46 and c["all", "LPP", "ID"] == 47 and c["non_adversarial", "HPP", "ID"] == 31
+    assert np.isnan(a.metrics.values.at["tv_resnet50", "HPP"])
+    assert a.metrics.missing["tv_resnet50"] == {"HPP": ["metric/bandpass/HFC/0.3"]}
+    text = summary_markdown(a)
+    assert "resnet50_swav" in text and "HPP left empty" in text
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.assign(**{c: d[c] / 100 for c in d.columns if c.startswith("top1_acc/")}), "look like fractions"),
+    (lambda d: d.assign(**{"shape-bias": d["shape-bias"] * 100}), "expected a fraction"),
+    (lambda d: d.assign(**{"top1_acc/imagenet": 150.0}), "0 to 100"),
+    (lambda d: d.assign(**{"top1_acc/imagenet-a": "n.a."}), "holds 'n.a.'"),
+    (lambda d: d.rename(columns={"model": "name"}), "no 'model' column"),
+    (lambda d: pd.concat([d, d.iloc[:1]]), "more than once: tv_resnet50"),
+])
+def test_bad_tables_are_refused_naming_the_file(tmp_path, mutate, message):
+    path = _write(mutate(synthetic_table()), tmp_path / "bad.csv")
+    with pytest.raises(ResultsError, match=message) as e:
+        read_results(path)
+    assert "bad.csv" in str(e.value)
+
+
+def test_no_input_and_no_paper_model_are_clear_errors(tmp_path):
+    with pytest.raises(ResultsError, match="--paper-results"):
+        load_results(None, None, default_results=tmp_path / "absent.csv")
+    _write(synthetic_table().iloc[:0], tmp_path / "empty.csv")
+    with pytest.raises(ResultsError, match="no rows"):
+        load_results(None, None, default_results=tmp_path / "empty.csv")
+    only_mine = check_table(pd.DataFrame([{"model": "mine", **my_model()}]))
+    with pytest.raises(ResultsError, match="none of the paper's 48.*--paper-results"):
+        analyze(only_mine, highlights=["mine"])
+    with pytest.raises(ResultsError, match="--highlight nope: not in the results table"):
+        analyze(check_table(synthetic_table()), highlights=["nope"])
+
+
+# ---------------------------------------------------------------- merging and highlights
+
+
+def test_merge_ours_wins_per_cell_and_records_provenance():
+    paper = check_table(synthetic_table())
+    ours = check_table(pd.DataFrame([{"model": "mine", **my_model()},
+                                     {"model": "tv_resnet50", "top1_acc/imagenet": 99.0}]))
+    merged, prov = merge_tables(ours, paper)
+    assert merged.at["tv_resnet50", "top1_acc/imagenet"] == 99.0
+    assert merged.at["tv_resnet50", "top1_acc/imagenet-v2"] == 68.0  # from the paper's table (i = 0)
+    assert prov.loc["tv_resnet50"].tolist() == ["ours+paper", len(paper.columns) - 1]
+    assert prov.at["mine", "source"] == "ours" and prov.at["tv2_resnet50", "source"] == "paper"
+    a = analyze(merged, prov, ["mine"])
+    assert a.metrics.values.at["tv_resnet50", "ID"] == pytest.approx((99 + 68 + 88) / 3)
+    assert "tv_resnet50 (" in summary_markdown(a)
+
+
+def test_highlight_is_ranked_but_never_enters_the_correlations():
+    base = analyze(check_table(synthetic_table()))
+    a = analyze(check_table(synthetic_table({"mine": my_model()})), highlights=["mine"])
+    pd.testing.assert_frame_equal(a.correlations, base.correlations)
+    pd.testing.assert_frame_equal(a.bias_correlations, base.bias_correlations)
+    r = a.ranks.set_index("metric")
+    # ID 90 beats every paper model (at most 78.67); shape bias 0.105 beats only model 0 (0.100)
+    assert (r.at["ID", "rank"], r.at["ID", "of"]) == (1, 49)
+    assert (r.at["shape-bias", "rank"], r.at["shape-bias", "of"]) == (48, 49)
+    assert r.at["Adversarial", "paper_median"] == pytest.approx(10 + 23.5)
+    text = summary_markdown(a)
+    assert "### mine (ours)" in text and "| ID | % top-1 | 90.000 | 1 of 49 |" in text
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_scatter_draws_every_paper_model_and_the_highlight_on_top():
+    a = analyze(check_table(synthetic_table({"mine": my_model()})), highlights=["mine"])
+    fig = scatter_figure(a.metrics.values, "shape-bias", ["mine"], a.correlations)
+    axes = fig.axes
+    assert len(axes) == 4
+    for ax, agg in zip(axes, AGGREGATES):
+        stars = [c for c in ax.collections if c.get_zorder() == 5]
+        points = np.concatenate([c.get_offsets() for c in ax.collections if c.get_zorder() == 2])
+        assert len(points) == 48
+        np.testing.assert_allclose(stars[0].get_offsets(), [[0.105, a.metrics.values.at["mine", agg]]])
+    assert "rho=-1.00" in axes[0].get_title()
+
+
+def test_bandpass_curves_follow_cutoff_order():
+    table = check_table(synthetic_table({"mine": my_model(**{"metric/bandpass/LFC/0.01": 0.01,
+                                                              "metric/bandpass/LFC/0.99": 0.99})}))
+    fig = bandpass_figure(table, PAPER_MODELS + ["mine"], ["mine"])
+    low = fig.axes[0]
+    assert len(low.lines) == 49
+    mine = low.lines[-1]
+    np.testing.assert_allclose(mine.get_xdata(), [float(c) for c in CUTOFFS])
+    assert mine.get_ydata()[0] == 0.01 and mine.get_ydata()[-1] == 0.99
+    assert bandpass_figure(table.drop(columns=[c for c in table.columns if "bandpass" in c]), PAPER_MODELS) is None
+
+
+# ---------------------------------------------------------------- the paper table download (local server only)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A local HTTP server on 127.0.0.1 serving tmp_path/www; returns (folder, point_url_at(name))."""
+    www = tmp_path / "www"
+    www.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("BIASBENCH_OFFLINE", "0")
+
+    def point_at(name: str) -> None:
+        monkeypatch.setattr(paper_table_module, "PAPER_TABLE_URL",
+                            f"http://127.0.0.1:{server.server_address[1]}/{name}")
+
+    yield www, point_at
+    server.shutdown()
+    server.server_close()
+
+
+def test_paper_table_downloads_once_into_the_cache(tmp_path, served):
+    www, point_at = served
+    body = synthetic_table().to_csv(index=False).encode()
+    (www / "benchmark.csv").write_bytes(body)
+    point_at("benchmark.csv")
+    path = fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert path == tmp_path / "cache" / "paper" / "benchmark.csv" and path.read_bytes() == body
+    assert [p.name for p in path.parent.iterdir()] == ["benchmark.csv"]  # no temp file left behind
+    (www / "benchmark.csv").unlink()  # served no more: the cached copy is used
+    table, prov, sources = load_results(None, True, default_results=tmp_path / "none.csv",
+                                        cache_dir=tmp_path / "cache")
+    assert len(table) == 48 and (prov["source"] == "paper").all() and str(path) in sources[0]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("page.html", b"<html><body>Not the table</body></html>", "did not return the paper's results table"),
+    ("absent.csv", None, "could not download"),
+])
+def test_bad_download_is_refused_and_not_cached(tmp_path, served, name, content, message):
+    www, point_at = served
+    if content is not None:
+        (www / name).write_bytes(content)
+    point_at(name)
+    with pytest.raises(ResultsError, match=message):
+        fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "paper").exists() or not any((tmp_path / "cache" / "paper").iterdir())
+
+
+def test_offline_without_cache_says_where_to_put_the_file(tmp_path):
+    dest = tmp_path / "cache" / "paper" / "benchmark.csv"
+    with pytest.raises(ResultsError, match="offline") as e:
+        fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert str(dest) in str(e.value) and "--paper-results PATH" in str(e.value)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
+    www, point_at = served
+    (www / "benchmark.csv").write_text(synthetic_table().to_csv(index=False))
+    point_at("benchmark.csv")
+    monkeypatch_cache = tmp_path / "cache"
+    ours = _write(pd.DataFrame([{"model": "mine", **my_model()},
+                                {"model": "tv_resnet50", "top1_acc/imagenet": 99.0}]), tmp_path / "ours.csv")
+    out = tmp_path / "out"
+    rc = analyze_cli.main(["--results", str(ours), "--paper-results", "--highlight", "mine", "--out", str(out),
+                           "--cache-dir", str(monkeypatch_cache)])
+    assert rc == 0, capsys.readouterr().err
+    corr = pd.read_csv(out / "correlations.csv")
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"] and len(corr) == 72
+    assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"]
+    metrics = pd.read_csv(out / "metrics.csv", index_col="model")
+    assert metrics.at["tv_resnet50", "ID"] == pytest.approx((99 + 68 + 88) / 3)
+    assert metrics.at["tv_resnet50", "source"] == "ours+paper" and metrics.at["mine", "source"] == "ours"
+    ranks = pd.read_csv(out / "highlight_ranks.csv")
+    assert ranks.loc[ranks["metric"] == "ID", "rank"].item() == 1
+    summary = (out / "summary.md").read_text()
+    assert "## Highlighted models" in summary and "raw.githubusercontent.com" in summary
+    for stem in FIGURE_STEMS:
+        png, pdf = (out / f"{stem}.png").read_bytes(), (out / f"{stem}.pdf").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, stem
+        assert pdf.startswith(b"%PDF") and len(pdf) > 5_000, stem
+        assert f"{stem}.png" in summary
+
+
+def test_cli_user_error_exits_2_with_one_line(tmp_path, capsys):
+    rc = analyze_cli.main(["--results", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: results table") and "missing.csv not found" in err
+    assert err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- the notebook
+
+
+def test_notebook_runs_top_to_bottom_with_the_same_results(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    # A kernel spec pinned to this interpreter: the stock "python3" spec may point at another Python.
+    spec = tmp_path / "jupyter" / "kernels" / "biasbench-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "biasbench test", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    table = _write(synthetic_table({"mine": my_model()}), tmp_path / "table.csv")
+    monkeypatch.setenv("BIASBENCH_RESULTS", str(table))
+    monkeypatch.setenv("BIASBENCH_HIGHLIGHT", "mine")
+    monkeypatch.delenv("BIASBENCH_ANALYSIS_OUT", raising=False)  # figure files are the CLI test's job
+    monkeypatch.delenv("BIASBENCH_PAPER_RESULTS", raising=False)
+
+    nb = nbformat.read(REPO / "code" / "plots.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="biasbench-test", timeout=180,
+                            resources={"metadata": {"path": str(REPO / "code")}}).execute()
+
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == len(FIGURE_STEMS)
+    # the summary it shows is the library's, number for number, on the same table
+    merged, provenance, sources = load_results(table)
+    expected = analyze(merged, provenance, ["mine"], sources)
+    shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert shown == [summary_markdown(expected)]
+    assert "### mine (ours)" in shown[0] and "**-1.00** (p<0.001)" in shown[0]

@@ -1,0 +1,96 @@
+"""Spectral and critical-band benchmarks end to end on the runner, against direct computation."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from biasbench.benchmarks.criticalband import CriticalBand
+from biasbench.benchmarks.spectral import Spectral
+from biasbench.data.imagenet import imagenet_val
+from biasbench.metrics.criticalband import fit, fit_normalized
+from biasbench.results import ResultsStore
+from biasbench.runner import RunOptions, run
+from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
+from biasbench.transforms.spectral import CUTOFFS, bandpass
+from helpers import TinyNet, write_val_tree
+
+OPTS = RunOptions(device="cpu", num_workers=0, progress=False, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def val(tmp_path_factory):
+    return imagenet_val(write_val_tree(tmp_path_factory.mktemp("in"), [0, 1, 2, 3, 4], per_class=2), check=False)
+
+
+@pytest.fixture(scope="module")
+def val_small(val):
+    return val.subset(5)  # one image per class: the 29 noise conditions are the costly part
+
+
+@pytest.fixture(scope="module")
+def batch(val):
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
+    return torch.stack([tf(Image.open(val.path(i)).convert("RGB")) for i in range(len(val))])
+
+
+def _net_fitted_to(batch, labels):
+    """A tiny net whose head interpolates the given images (least squares), so it is right on
+    all of them and transforms of them cost accuracy."""
+    net = TinyNet(3)
+    with torch.no_grad():
+        feats = net.pool(batch).flatten(1)
+        onehot = torch.nn.functional.one_hot(labels, 1000).float()
+        net.fc.weight.copy_((torch.linalg.pinv(feats) @ onehot).T)
+        net.fc.bias.zero_()
+    return net
+
+
+def _acc(net, x, labels):
+    with torch.no_grad():
+        return 100.0 * (net(x).argmax(1) == labels).float().mean().item()
+
+
+def test_spectral_columns_equal_direct_computation(tmp_path, val, batch):
+    labels = torch.as_tensor(val.labels)
+    net = _net_fitted_to(batch, labels)
+    out = run([Spectral(val)], ["n"], ResultsStore(tmp_path / "b.csv"), OPTS, load=lambda m, d: net)["n"]
+    clean = _acc(net, batch, labels)
+    assert out["top1_acc/spectral/clean"] == pytest.approx(clean) and clean > 50
+    for c in CUTOFFS:
+        lfc = _acc(net, bandpass(batch, c, True), labels)
+        hfc = _acc(net, bandpass(batch, c, False), labels)
+        assert out[f"top1_acc/spectral/LFC/{c}"] == pytest.approx(lfc)
+        assert out[f"metric/bandpass/LFC/{c}"] == pytest.approx(lfc / clean)
+        assert out[f"metric/bandpass/HFC/{c}"] == pytest.approx(hfc / clean)
+    lpp = np.mean([out[f"metric/bandpass/LFC/{c}"] for c in (0.1, 0.2, 0.3, 0.4, 0.5)])
+    assert out["metric/bandpass/LPP"] == pytest.approx(lpp)
+    assert len([k for k in out if k.startswith("metric/bandpass/")]) == 24
+
+
+def test_criticalband_grid_and_fit_equal_direct_computation(tmp_path, val_small):
+    val = val_small
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
+    batch = torch.stack([tf(Image.open(val.path(i)).convert("RGB")) for i in range(len(val))])
+    labels = torch.as_tensor(val.labels)
+    grey = CriticalBandNoise(None, 0.0)(batch, torch.arange(len(val)))
+    net = _net_fitted_to(grey, labels)  # right on the noise-free grey images
+    store = ResultsStore(tmp_path / "cb.csv")
+    out = run([CriticalBand(val, seed=7)], ["n"], store, OPTS, load=lambda m, d: net)["n"]
+    idx = torch.arange(len(val))
+    grid = np.zeros((5, 7))
+    grid[0, :] = _acc(net, grey, labels)
+    for r, sd in enumerate(SDS, start=1):
+        for b in BANDS:
+            grid[r, b] = _acc(net, CriticalBandNoise(b, sd, seed=7)(batch, idx), labels)
+            assert out[f"top1_acc/criticalband/f={b}/sd={sd}"] == pytest.approx(grid[r, b])
+    assert out["top1_acc/criticalband/sd=0"] == pytest.approx(grid[0, 0]) and grid[0, 0] > 50
+    assert grid[1:].min() < grid[0, 0]  # noise hurts somewhere, so the fit is not trivial
+    norm, plain = fit_normalized(grid), fit(grid)
+    assert out["metric/criticalband/bw_norm"] == pytest.approx(norm.bw)
+    assert out["metric/criticalband/cf_norm"] == pytest.approx(norm.cf)
+    assert out["metric/criticalband/pns_norm"] == pytest.approx(norm.pns)
+    assert out["metric/criticalband/bw"] == pytest.approx(plain.bw)
+    # the seed is part of the protocol: another seed is another noise draw, recorded separately
+    assert {r.seed for r in store.records()} == {0}  # RunOptions' seed is provenance only here
