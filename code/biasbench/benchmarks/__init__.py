@@ -33,5 +33,6 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("spectral", "biasbench.benchmarks.spectral", "build", "--imagenet"),
         BenchmarkSpec("criticalband", "biasbench.benchmarks.criticalband", "build", "--imagenet"),
         BenchmarkSpec("adversarial", "biasbench.benchmarks.adversarial", "build", "--imagenet"),
+        BenchmarkSpec("model-vs-human", "biasbench.benchmarks.model_vs_human", "build", "--mvh-root"),
     ]
 }
