@@ -43,7 +43,8 @@ def main() -> int:
                      description="demo", require_data=False)
     if status == 0:
         status = run_cli(["adversarial"], common + ["--n_samples", "19"], description="demo PGD")
-    print(f"\ndemo finished in {time.time() - start:.0f} s; results table: {(out / 'benchmark.csv').resolve()}")
+    verdict = "finished" if status == 0 else "FAILED (see the error above)"
+    print(f"\ndemo {verdict} in {time.time() - start:.0f} s; results table: {(out / 'benchmark.csv').resolve()}")
     return status
 
 
