@@ -30,6 +30,16 @@ from biasbench.runner import RunOptions, run
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=64)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests move many small tensors; on a busy shared CPU two intra-op threads make each
+    copy wait for a core (10x slower), one thread does not."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------------------- a controllable model
 
 def key_of(chw_uint8: np.ndarray) -> str:
@@ -415,13 +425,18 @@ def test_offline_without_data_says_what_to_fetch(tmp_path, fake_zoo, capsys, cap
     argv = ["--model", "m", "--results", str(tmp_path / "b.csv"), "--cache-dir", str(tmp_path / "cache")] + ARGV
     assert main(["model-vs-human"], argv) == 2
     err = capsys.readouterr().err
-    assert "model-vs-human dataset cue-conflict is not in " + str(tmp_path / "cache" / "model-vs-human") in err
-    assert "offline mode is on; download https://github.com/bethgelab/model-vs-human/releases/download/v0.1/" \
-           "cue-conflict.tar.gz and extract it there" in err and "--mvh-root" in err
+    url = "https://github.com/bethgelab/model-vs-human/releases/download/v0.1/"
+    cache = tmp_path / "cache" / "model-vs-human"
+    assert err.startswith(f"error: model-vs-human datasets cue-conflict, stylized are not in {cache} and offline "
+                          f"mode is on; download {url}cue-conflict.tar.gz, {url}stylized.tar.gz and extract into "
+                          f"{cache}")
+    assert "or pass --mvh-root DIR holding cue-conflict/, stylized/" in err
+    assert main(["model-vs-human"], argv + ["--mvh-datasets", "edge"]) == 2
+    assert f"model-vs-human dataset edge is not in {cache}" in capsys.readouterr().err
     # in a multi-benchmark run it is skipped with the same advice instead
     with caplog.at_level("WARNING", logger="biasbench"):
         assert main(["model-vs-human"], argv, require_data=False) == 2  # nothing left to run
-    assert "skipping model-vs-human: model-vs-human dataset cue-conflict is not in" in caplog.text
+    assert "skipping model-vs-human: model-vs-human datasets cue-conflict, stylized are not in" in caplog.text
 
 
 def test_command_line_on_the_synthetic_layout(synthetic, tmp_path, fake_zoo, capsys):

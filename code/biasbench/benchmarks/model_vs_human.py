@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.imagelist import ImageList
 from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
                                    ensure_dataset, image_infos, is_present, offline_message, read_dataset)
-from ..data.imagelist import ImageList
 from ..errors import ConfigError, DatasetError
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
@@ -237,9 +237,11 @@ def build(args):
     else:
         cache = cache_root(getattr(args, "cache_dir", None))
         missing = [n for n in names if not is_present(cache / n)]
-        if missing and offline and not _asked_by_name(args):
-            log.warning("skipping %s: %s", NAME, offline_message(missing[0], cache))
-            return None
+        if missing and offline:
+            if not _asked_by_name(args):
+                log.warning("skipping %s: %s", NAME, offline_message(missing, cache))
+                return None
+            raise DatasetError(offline_message(missing, cache))
         folders = {n: ensure_dataset(n, cache, offline=offline, progress=getattr(args, "progress", True))
                    for n in names}
     datasets = {n: read_dataset(folders[n], n, check=args.check_dataset, n_samples=args.n_samples) for n in names}

@@ -244,10 +244,14 @@ def is_present(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def offline_message(name: str, root: Path) -> str:
-    return (f"model-vs-human dataset {name} is not in {root} and offline mode is on; download "
-            f"{dataset_url(name)} and extract it there (tar -xzf {name}.tar.gz -C {root}) so that "
-            f"{root / name}/ exists, or pass --mvh-root DIR holding {name}/")
+def offline_message(names: str | list[str], root: Path) -> str:
+    """What to fetch, and where to put it, for datasets missing in offline mode."""
+    names = [names] if isinstance(names, str) else list(names)
+    which = f"dataset {names[0]} is" if len(names) == 1 else f"datasets {', '.join(names)} are"
+    return (f"model-vs-human {which} not in {root} and offline mode is on; download "
+            f"{', '.join(dataset_url(n) for n in names)} and extract into {root} (tar -xzf <name>.tar.gz -C "
+            f"{root}) so that {root / names[0]}/ ... exist, or pass --mvh-root DIR holding "
+            f"{', '.join(n + '/' for n in names)}")
 
 
 def ensure_dataset(name: str, root: str | os.PathLike, *, offline: bool, progress: bool = True) -> Path:
