@@ -158,9 +158,10 @@ def test_unknown_category():
 def test_file_specs(tmp_path):
     path = tmp_path / "mine.pth"
     path.write_bytes(b"")
-    spec = f"file://{path}?arch=resnet18&mean=0,0,0&std=1,1,1"
-    assert resolve_models(f"tv_resnet50,{spec}") == ["tv_resnet50", spec]
+    spec = f"file://{path}?arch=resnet18&mean=0,0,0&std=1,1,1&name=specs_mine"
+    assert resolve_models(f"tv_resnet50,{spec}") == ["tv_resnet50", "specs_mine"]
     e = get_entry(spec)
+    assert get_entry("specs_mine") == e
     assert (e.architecture, e.mean, e.std, e.category) == ("timm:resnet18", (0, 0, 0), (1, 1, 1), "local")
     plain = get_entry(f"file://{path}")
     assert plain.architecture == "timm:resnet50" and plain.mean == IMAGENET_DEFAULT_MEAN
