@@ -174,6 +174,8 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
             written[r.model].update(r.values)
     if written:
         store.write_csv()
+    for bench in benchmarks:
+        bench.after_run(store, models, opts)
     return dict(written)
 
 
