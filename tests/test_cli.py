@@ -62,19 +62,22 @@ def test_eval_imagenet_and_real_match_independent_computation(setup):
     assert table.loc["mine", "top1_acc/imagenet-real"] == pytest.approx(real_acc)
 
 
-def test_errors_are_one_line_with_exit_status_2(setup):
+def test_errors_are_one_line_with_exit_status_2(setup, capsys):
+    from biasbench.cli import main
+
     root, data, _ = setup
+    mine = f"file://{root / 'mine.pth'}?arch=resnet18"
     cases = [
         (["--model", "tv_resnet5O", "--imagenet", str(data)], "unknown model 'tv_resnet5O' (did you mean tv_resnet50"),
-        (["--model", f"file://{root / 'mine.pth'}?arch=resnet18", "--imagenet", str(root / "nowhere")],
-         "does not exist"),
-        (["--model", f"file://{root / 'mine.pth'}?arch=resnet18", "--imagenet", str(data)],
-         "looks incomplete: 8 classes (expected 1000)"),
-        (["--model", f"file://{root / 'mine.pth'}?arch=resnet18"], "imagenet needs its data: pass --imagenet"),
+        (["--model", mine, "--imagenet", str(root / "nowhere")], "does not exist"),
+        (["--model", mine, "--imagenet", str(data)], "looks incomplete: 8 classes (expected 1000)"),
+        (["--model", mine], "imagenet needs its data: pass --imagenet"),
     ]
     for args, message in cases:
-        proc = _run("eval_imagenet.py", *args, "--device", "cpu", "--results", "e/benchmark.csv", cwd=root)
-        assert proc.returncode == 2, proc.stderr
-        lines = proc.stderr.strip().splitlines()
-        assert lines[-1].startswith("error: ") and message in lines[-1], proc.stderr
-        assert "Traceback" not in proc.stderr
+        status = main(["imagenet"], [*args, "--device", "cpu", "--results", str(root / "e" / "benchmark.csv")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and err[-1].startswith("error: ") and message in err[-1], err
+    # the same through the real entry script: one line on stderr, exit status 2, no traceback
+    proc = _run("eval_imagenet.py", *cases[0][0], "--results", "e/benchmark.csv", cwd=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown model 'tv_resnet5O'")
