@@ -36,4 +36,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tests run on tiny tensors in 2 xdist workers: one thread each is fastest and keeps them from
+# oversubscribing the cores.
+torch.set_num_threads(1)

@@ -9,7 +9,7 @@ from scipy.optimize import curve_fit
 
 from biasbench.errors import ResultsError
 from biasbench.metrics.criticalband import (BOUNDS, P0, CriticalBandFit, fit, fit_normalized, fit_thresholds,
-                                            make_grid, normalized_criterion, thresholds)
+                                            make_grid, normalized_criterion, summary, thresholds)
 
 
 def _grid_with_columns(columns, noise_free=90.0):
@@ -112,6 +112,8 @@ def test_fit_and_fit_normalized_on_a_grid():
     assert norm.thresholds == (1, 2, 2, 3, 2, 1, 0) and norm.criterion == 38.0
     assert norm == fit(grid, 38.0)
     assert isinstance(plain, CriticalBandFit) and plain == fit_thresholds(plain.thresholds, 50.0)
+    assert summary(grid) == {"bw": plain.bw, "cf": plain.cf, "pns": plain.pns,
+                             "bw_norm": norm.bw, "cf_norm": norm.cf, "pns_norm": norm.pns}
 
 
 @pytest.mark.parametrize("grid", [np.zeros((4, 7)), np.zeros((5, 6)), np.full((5, 7), np.nan),

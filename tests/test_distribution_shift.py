@@ -510,3 +510,44 @@ def test_c_and_cbar_scripts_take_the_reference_flags(tmp_path, fake_zoo, capsys,
     row = ResultsStore(tmp_path / "b.csv").table().set_index("model").loc["m"]
     assert row["top1_acc/fog_2"] == pytest.approx(c_data[3]["fog", 2])
     assert row["top1_acc/sparkles_5"] == pytest.approx(cbar_data[2]["sparkles", 5])
+
+
+def test_suite_on_the_synthetic_datasets_finds_everything_under_data_root(tmp_path, fake_zoo):
+    """The generator's layouts (C-bar severity folders by parameter value, zero-padded v2 folders)
+    through the command line: every column equals the number the test expects from the files."""
+    from biasbench.cli import main
+    from biasbench.data.synthetic import write_datasets
+
+    root = tmp_path / "data"
+    names = ["imagenet", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c", "imagenet-cbar"]
+    write_datasets(root, classes=[1, 6], per_class=2, corrupt_per_class=1, which=names,
+                   cbar_severity_folders="value", v2_zero_pad=True)
+    answers: dict[str, int] = {}
+    exp = {f"top1_acc/{c}_{s}": v for (c, s), v in plan(
+        {(c, s): root / "imagenet-c" / c / str(s) for c in C_ALL for s in range(1, 6)}, answers, cell_rule).items()}
+    cbar = plan({(c, s): root / "imagenet-cbar" / c / f"{p:.2f}" for c, ps in CBAR_PARAMS.items()
+                 for s, p in enumerate(ps, 1)}, answers, cell_rule)
+    exp |= {f"top1_acc/{c}_{s}": v for (c, s), v in cbar.items()}
+    for name, rule, wrong in [("imagenet-v2", lambda key, k: k != 0, lambda y: (y + 1) % 1000),
+                              ("imagenet-a", lambda key, k: k == 0, lambda y: 15),  # 15: another A class
+                              ("imagenet-r", lambda key, k: k != 1, lambda y: 7 - y),  # R classes 1 and 6
+                              ("imagenet-sketch", lambda key, k: k % 3 == 0, lambda y: (y + 1) % 1000),
+                              ("imagenet", lambda key, k: k < 3, lambda y: (y + 1) % 1000)]:
+        folder = root / name / "val" if name == "imagenet" else root / name
+        exp[f"top1_acc/{name}"] = plan({name: folder}, answers, rule, True, wrong)[name]
+    fake_zoo["m"] = Oracle(answers)
+    csv = tmp_path / "benchmark.csv"
+    rc = main(names, ["--model", "m", "--data-root", str(root), "--check_dataset", "false", "--device", "cpu",
+                      "--num_workers", "0", "--no-progress", "--results", str(csv)], require_data=False)
+    assert rc == 0
+    row = ResultsStore(csv).table().set_index("model").loc["m"]
+    for col, value in exp.items():
+        assert row[col] == pytest.approx(value), col
+    c_cells = {(c, s): exp[f"top1_acc/{c}_{s}"] for c in C_ALL for s in range(1, 6)}
+    assert row["top1_acc/imagenet-c"] == pytest.approx(np.mean(list(c_cells.values())))
+    assert row["top1_acc/imagenet-cbar"] == pytest.approx(np.mean(list(cbar.values())))
+    err = {c: np.mean([1 - c_cells[c, s] / 100 for s in range(1, 6)]) for c in C_STANDARD}
+    assert row["metric/imagenet-c/mCE"] == pytest.approx(100 * np.mean([err[c] / ALEXNET[c] for c in C_STANDARD]))
+    clean_err = 1 - exp["top1_acc/imagenet"] / 100
+    assert row["metric/imagenet-c/relative_mCE"] == pytest.approx(
+        100 * np.mean([(err[c] - clean_err) / (ALEXNET[c] - 0.43478) for c in C_STANDARD]))

@@ -177,6 +177,8 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
         written[r.model].update(r.values)
     if written and opts.write_csv:
         store.write_csv()
+    for bench in benchmarks:
+        bench.after_run(store, models, opts)
     return dict(written)
 
 

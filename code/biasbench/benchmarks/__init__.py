@@ -39,5 +39,6 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("imagenet-sketch", "biasbench.benchmarks.ood", "build_sketch", "--imagenet-sketch"),
         BenchmarkSpec("imagenet-c", "biasbench.benchmarks.imagenet_c", "build_c", "--imagenet-c"),
         BenchmarkSpec("imagenet-cbar", "biasbench.benchmarks.imagenet_cbar", "build_cbar", "--imagenet-cbar"),
+        BenchmarkSpec("model-vs-human", "biasbench.benchmarks.model_vs_human", "build", "--mvh-root"),
     ]
 }

@@ -10,7 +10,7 @@ columns of all its conditions. The runner does the rest.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -54,3 +54,8 @@ class Benchmark(ABC):
         """Summary columns from ``values`` = {condition name: its columns}, called once every
         condition of the benchmark has a result for the model. Default: none."""
         return {}
+
+    def after_run(self, store, models: Sequence[str], opts) -> None:
+        """Called once at the end of every run with the results store (everything of the run is
+        in it, resumed or new), the requested models and the run options; for outputs beyond
+        result columns (e.g. per-image response tables). Default: nothing."""

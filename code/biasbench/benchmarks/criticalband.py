@@ -10,7 +10,7 @@ accuracy (the paper's). The whole grid is stored, so either can be recomputed.
 
 from __future__ import annotations
 
-from ..metrics.criticalband import fit, fit_normalized, make_grid
+from ..metrics.criticalband import make_grid, summary
 from ..transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from .base import Benchmark, Condition
 from .imagenet import add_arguments as add_imagenet_arguments
@@ -46,11 +46,7 @@ class CriticalBand(Benchmark):
     def summarize(self, values):
         acc = {name: next(iter(cols.values())) for name, cols in values.items()}
         grid = make_grid(acc[NOISE_FREE], [[acc[cell(b, sd)] for b in BANDS] for sd in SDS])
-        out = {}
-        for suffix, result in (("", fit(grid)), ("_norm", fit_normalized(grid))):
-            out |= {f"metric/criticalband/bw{suffix}": result.bw, f"metric/criticalband/cf{suffix}": result.cf,
-                    f"metric/criticalband/pns{suffix}": result.pns}
-        return out
+        return {f"metric/criticalband/{k}": v for k, v in summary(grid).items()}
 
 
 def add_arguments(parser, add) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from ..data.imagenet import imagenet_val, real_labels, real_targets
 from ..metrics.accuracy import ReaL
@@ -39,16 +40,11 @@ class ImageNetReaL(Benchmark):
         return {"top1_acc/imagenet-real": result["top1"]}
 
 
-def add_imagenet_flag(add) -> None:
-    """``--imagenet``, shared by every benchmark that reads ImageNet val."""
-    add("--imagenet", metavar="ROOT", subdir="imagenet",
-        help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin)")
-
-
 def add_arguments(parser, add) -> None:
-    add_imagenet_flag(add)
+    add("--imagenet", metavar="ROOT", subdir="imagenet",
+        help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin); --data-root default: DIR/imagenet")
     add("--real-labels", "--real_labels", metavar="JSON",
-        help="ReaL labels real.json (default: the copy that ships with timm)")
+        help="ReaL labels real.json (default: ROOT/real.json if present, else the copy that ships with timm)")
 
 
 def load_val(args):
@@ -65,4 +61,9 @@ def build_clean(args):
 
 
 def build_real(args):
-    return ImageNetReaL(load_val(args), args.real_labels) if args.imagenet else None
+    if not args.imagenet:
+        return None
+    labels = args.real_labels
+    if labels is None and (Path(args.imagenet).expanduser() / "real.json").is_file():
+        labels = Path(args.imagenet).expanduser() / "real.json"  # a real.json beside val/ wins over timm's copy
+    return ImageNetReaL(load_val(args), labels)

@@ -16,7 +16,8 @@ from ..data import corruptions as data
 from ..metrics.corruption import mce, mean_accuracy, relative_mce
 from .base import Condition
 from .corruptions import CorruptionBenchmark, selection
-from .imagenet import add_imagenet_flag, load_val
+from .imagenet import add_arguments as add_imagenet_arguments
+from .imagenet import load_val
 
 log = logging.getLogger("biasbench")
 
@@ -58,7 +59,7 @@ def add_arguments(parser, add) -> None:
     add("--corruptions", metavar="A,B", default=None,
         help=f"ImageNet-C corruptions to evaluate, all 19 when not given: {', '.join(data.IMAGENET_C)}")
     add("--severities", metavar="1,3", default=None, help="ImageNet-C severities to evaluate, 1..5 when not given")
-    add_imagenet_flag(add)
+    add_imagenet_arguments(parser, add)  # --imagenet: the clean accuracy for relative mCE
 
 
 def build_c(args):

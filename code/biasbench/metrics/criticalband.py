@@ -4,9 +4,9 @@ The grid holds top-1 accuracies in percent, 5 rows (noise SD 0, .02, .04, .08,
 .16) x 7 bands (0 = coarsest). For each band, count the rows, from the noisiest
 upwards, whose accuracy is <= the criterion, stopping at the first row above it
 and capping at 4: the threshold t_f in 0..4. A Gaussian
-``A * exp(-(x - mu)^2 / (2 sigma^2))`` is fitted to (f, t_f) with
-``scipy.optimize.curve_fit`` (p0 = [1, 0, 1]; A in [0, 4], mu and sigma free),
-and
+``A * exp(-(x - mu)^2 / (2 sigma^2))`` is fitted to (f, t_f) exactly as
+``scipy.optimize.curve_fit`` does (p0 = [1, 0, 1]; A in [0, 4], mu and sigma
+free; the same ``least_squares`` call), and
 
     bw  = 2 * sqrt(ln 4) * sigma   (octaves; sigma as fitted, sign included)
     cf  = 1.75 * 2**mu             (cycles/image)
@@ -16,6 +16,10 @@ and
 uses 50 % of the noise-free accuracy (the ``_norm`` columns). The noise-free
 condition is one run whose accuracy fills row 0 (SD 0 does not depend on the
 band), so that reference is the mean of row 0: the noise-free accuracy itself.
+
+Degenerate threshold vectors never raise: all-4 gives the paper's bw ~ 11295;
+where curve_fit would stop with "maximum number of function evaluations" (a
+single-band spike), the last iterate is returned with ``converged=False``.
 """
 
 from __future__ import annotations
@@ -121,3 +125,10 @@ def normalized_criterion(grid) -> float:
 def fit_normalized(grid) -> CriticalBandFit:
     """bw, cf, pns with the criterion at 50 % of the noise-free accuracy: the ``_norm`` columns."""
     return fit(grid, normalized_criterion(grid))
+
+
+def summary(grid) -> dict[str, float]:
+    """The six result values of a grid: bw, cf, pns (criterion 50 %) and bw_norm, cf_norm, pns_norm."""
+    plain, norm = fit(grid), fit_normalized(grid)
+    return {"bw": plain.bw, "cf": plain.cf, "pns": plain.pns,
+            "bw_norm": norm.bw, "cf_norm": norm.cf, "pns_norm": norm.pns}

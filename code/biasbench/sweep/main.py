@@ -192,6 +192,8 @@ def _finalize(sweep: SweepDir, built: list, models: Sequence[str], store, opts) 
         pass
     added = add_summaries(built, models, store, opts)
     store.write_csv()
+    for bench in built:  # outputs beyond result columns, now from every job's results
+        bench.after_run(store, models, opts)
     atomic_write_json(marker, {"time": now(), "log": _log_signature(store)})
     log.info("every job is done%s; results: %s", f" ({len(added)} summary record(s) added)" if added else "",
              store.csv_path.resolve())

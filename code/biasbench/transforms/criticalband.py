@@ -49,9 +49,10 @@ def pil_greyscale(images: Tensor) -> Tensor:
     if images.dtype == torch.uint8:
         u8 = images.to(torch.int32)
     elif images.is_floating_point():
-        scaled = images.float() * 255.0
+        x = images.float()
+        scaled = x * 255.0
         u8f = scaled.round()
-        lo, hi, off = torch.stack([images.amin(), images.amax(), (scaled - u8f).abs().amax()]).tolist()
+        lo, hi, off = torch.stack([x.amin(), x.amax(), (scaled - u8f).abs().amax()]).tolist()
         if lo < 0.0 or hi > 1.0 or off > 1e-3:
             raise ConfigError(
                 "critical-band noise expects decoded images as uint8 or uint8/255 floats in [0, 1] "

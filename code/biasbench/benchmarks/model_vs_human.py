@@ -1,0 +1,249 @@
+"""Shape bias and the model-vs-human 16-class datasets (SPEC §1 'shape bias', 'stylized').
+
+One condition per dataset. Each image gets a 16-class decision (the category with the
+highest mean softmax probability over its ImageNet classes); the accumulator records the
+decision of every image, and accuracy, shape bias and the response tables all come from
+those decisions and the categories in the file paths (never from ImageNet labels).
+
+Columns (accuracies in percent, shape bias as a fraction, as in the paper's table):
+``top1_acc/<dataset>`` (16-class accuracy over all its images), ``top5_acc/{sketch,stylized}``,
+``shape-bias`` and ``shape-bias/<category>`` (per shape category) from cue-conflict,
+``top1_acc/<dataset>/<condition>`` per condition of the 12 parametric sets and
+``top1_acc/<dataset>/ood`` over the conditions the toolbox's OOD accuracy keeps, and, when
+all 17 datasets are evaluated, ``top1_acc/ood_mean``: the toolbox's 'OOD accuracy', the plain
+mean over the 17 sets of their accuracy on the kept conditions.
+
+``--responses-dir DIR`` writes the toolbox's response tables
+(``DIR/<dataset>/<dataset>_<model>_session-1.csv``) from the recorded decisions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.imagelist import ImageList
+from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
+                                   ensure_dataset, image_infos, is_present, offline_message, read_dataset)
+from ..errors import ConfigError, DatasetError
+from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
+from ..metrics.sixteen_class import CATEGORIES, category_probabilities
+from .base import Benchmark, Condition
+
+log = logging.getLogger("biasbench")
+
+NAME = "model-vs-human"
+
+
+class SixteenClassDecisions:
+    """Accumulator: the 16-class decision of every image (-1 where unread) and whether its
+    category is among the top five. ``labels`` must be category indices into CATEGORIES."""
+
+    def __init__(self, n_images: int):
+        self.decision = np.full(n_images, -1, dtype=np.int64)
+        self.hit5 = np.zeros(n_images, dtype=bool)
+        self.truth = np.full(n_images, -1, dtype=np.int64)
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor, valid: torch.Tensor) -> None:
+        ok = valid.cpu().numpy().astype(bool)
+        labels_np = labels.cpu().numpy()
+        if ((labels_np < 0) | (labels_np >= len(CATEGORIES))).any():
+            raise ValueError("SixteenClassDecisions needs category indices (0..15) as labels, not ImageNet classes")
+        top = category_probabilities(logits).topk(5, dim=1).indices.cpu().numpy()
+        idx = indices.cpu().numpy()[ok]
+        self.decision[idx] = top[ok, 0]
+        self.truth[idx] = labels_np[ok]
+        self.hit5[idx] = (top[ok] == labels_np[ok, None]).any(axis=1)
+
+    def result(self) -> dict:
+        seen = self.decision >= 0
+        n = int(seen.sum())
+        top1 = 100.0 * float((self.decision[seen] == self.truth[seen]).mean()) if n else None
+        top5 = 100.0 * float(self.hit5[seen].mean()) if n else None
+        return {"n": n, "top1": top1, "top5": top5, "decisions": self.decision.tolist()}
+
+
+def ood_column(dataset: str) -> str:
+    """The column that enters ``top1_acc/ood_mean`` for ``dataset``."""
+    return f"top1_acc/{dataset}/ood" if DATASETS[dataset].parametric else f"top1_acc/{dataset}"
+
+
+class ModelVsHuman(Benchmark):
+    name = NAME
+
+    def __init__(self, datasets: dict[str, ImageList], responses_dir: str | Path | None = None):
+        unknown = sorted(set(datasets) - set(DATASETS))
+        if unknown:
+            raise ConfigError(f"unknown model-vs-human dataset(s) {unknown}; expected some of {', '.join(DATASETS)}")
+        self.datasets = dict(datasets)
+        self.responses_dir = Path(responses_dir) if responses_dir else None
+        self._infos = {name: image_infos(images) for name, images in self.datasets.items()}
+
+    def conditions(self) -> list[Condition]:
+        return [Condition(name, images, metric=partial(SixteenClassDecisions, len(images)), info={"dataset": name})
+                for name, images in self.datasets.items()]
+
+    def responses(self, dataset: str, decisions: Sequence[int], subj: str) -> pd.DataFrame:
+        """The toolbox's response table of one run: one row per decided image, in dataset order."""
+        infos = self._infos[dataset]
+        rows = [(CATEGORIES[d], info) for d, info in zip(decisions, infos) if d >= 0]
+        if not rows:
+            raise DatasetError(f"model-vs-human {dataset}: no image could be read, so there are no decisions")
+        df = responses_frame([r for r, _ in rows], [i.category for _, i in rows], [i.imagename for _, i in rows],
+                             subj=subj, session=rows[0][1].session)
+        df["condition"] = [i.condition for _, i in rows]
+        df["session"] = [i.session for _, i in rows]
+        return df
+
+    def columns(self, condition: Condition, result: dict) -> dict[str, float]:
+        name = condition.name
+        ds = DATASETS[name]
+        if not result["n"]:
+            return {}
+        df = self.responses(name, result["decisions"], subj="model")
+        out = {f"top1_acc/{name}": 100.0 * accuracy16(df)}
+        if ds.top5:
+            out[f"top5_acc/{name}"] = result["top5"]
+        if ds.parametric:
+            labels = df["condition"].map(partial(condition_label, ds))
+            correct = df["object_response"] == df["category"]
+            for label, hits in correct.groupby(labels, sort=False):
+                out[f"top1_acc/{name}/{label}"] = 100.0 * float(hits.mean())
+            kept = labels.isin(ds.ood_conditions)
+            if kept.any():
+                out[f"top1_acc/{name}/ood"] = 100.0 * float(correct[kept].mean())
+        if name == "cue-conflict":
+            sb = shape_bias(df)
+            if sb.shape_hits + sb.texture_hits:
+                out["shape-bias"] = sb.shape_bias
+            out |= {f"shape-bias/{c}": v for c, v in sb.per_category.items() if np.isfinite(v)}
+        return out
+
+    def summarize(self, values: dict[str, dict[str, float]]) -> dict[str, float]:
+        if not set(OOD_DATASETS) <= set(values):
+            return {}
+        accs = [values[d].get(ood_column(d)) for d in OOD_DATASETS]
+        if any(a is None for a in accs):
+            return {}
+        return {"top1_acc/ood_mean": float(np.mean(accs))}
+
+    def after_run(self, store, models: Sequence[str], opts) -> None:
+        """With a responses folder: write each model's response tables from its newest decisions."""
+        if self.responses_dir is None:
+            return
+        newest = {}
+        for r in store.records():  # oldest first: later records win
+            if r.benchmark == self.name and r.precision == opts.precision and "decisions" in r.extra.get("result", {}):
+                newest[(r.model, r.condition, r.fingerprint)] = r.extra["result"]["decisions"]
+        written = 0
+        for cond in self.conditions():
+            fp = cond.images.fingerprint()
+            for m in models:
+                decisions = newest.get((m, cond.name, fp))
+                if decisions is None:
+                    log.warning("model-vs-human: no decisions of %s on %s in the results log; no response table "
+                                "written", m, cond.name)
+                    continue
+                df = self.responses(cond.name, decisions, subj=m)
+                folder = self.responses_dir / cond.name
+                folder.mkdir(parents=True, exist_ok=True)
+                for session, rows in df.groupby("session", sort=True):
+                    rows = rows.assign(trial=range(1, len(rows) + 1))
+                    write_responses(rows, folder / responses_filename(cond.name, _file_safe(m), int(session)))
+                    written += 1
+        log.info("model-vs-human: %d response table(s) in %s", written, self.responses_dir)
+
+
+def _file_safe(model: str) -> str:
+    """A model name usable in a file name (``file:///x/y.pth`` -> ``file-x-y.pth``)."""
+    return re.sub(r"[^A-Za-z0-9._+=-]+", "-", model).strip("-") or "model"
+
+
+# ---------------------------------------------------------------------------- flags
+
+def parse_datasets(text: str) -> list[str]:
+    """``all``, ``paper`` (cue-conflict, stylized) or a comma-separated list of dataset names."""
+    text = (text or "").strip()
+    if text == "all":
+        return list(OOD_DATASETS)
+    if text in ("", "paper", "default"):
+        return list(PAPER_DATASETS)
+    chosen = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        if item not in DATASETS:
+            close = difflib.get_close_matches(item, list(DATASETS), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{hint}; expected 'all', 'paper' or some of "
+                              f"{', '.join(DATASETS)}")
+        if item not in chosen:
+            chosen.append(item)
+    if not chosen:
+        raise ConfigError("--mvh-datasets is empty; expected 'all', 'paper' or dataset names")
+    return chosen
+
+
+def add_arguments(parser, add) -> None:
+    add("--mvh-root", "--mvh_root", metavar="DIR", subdir="model-vs-human",
+        help="folder holding the model-vs-human datasets as <name>/ (default: downloaded on first use from the "
+             "toolbox's GitHub release v0.1 into <cache-dir>/model-vs-human)")
+    add("--mvh-datasets", "--mvh_datasets", default="paper",
+        help="model-vs-human datasets: 'paper' (cue-conflict and stylized, the paper's), 'all' (the 17 of the "
+             f"toolbox's OOD accuracy), or a comma-separated list of: {', '.join(DATASETS)}")
+    add("--responses-dir", "--responses_dir", metavar="DIR", default=None,
+        help="also write model-vs-human response tables (subj,session,trial,rt,object_response,category,"
+             "condition,imagename) to DIR/<dataset>/")
+
+
+def _asked_by_name(args) -> bool:
+    """True for eval_model_vs_human.py, or run_suite.py with --benchmarks naming this benchmark."""
+    if not hasattr(args, "benchmarks"):
+        return True
+    return NAME in [b.strip() for b in (args.benchmarks or "").split(",")]
+
+
+def _root(args) -> Path | None:
+    if args.mvh_root:
+        return Path(args.mvh_root).expanduser()
+    data_root = getattr(args, "data_root", None)
+    if data_root and (Path(data_root).expanduser() / "modelvshuman").is_dir():  # the toolbox's own folder name
+        return Path(data_root).expanduser() / "modelvshuman"
+    return None
+
+
+def build(args):
+    """The benchmark from the flags: datasets from --mvh-root, else from the cache (downloaded
+    on first use). None (skipped) when offline without the data in a multi-benchmark run."""
+    from ..paths import offline as offline_env
+
+    names = parse_datasets(args.mvh_datasets)
+    offline = bool(getattr(args, "offline", False)) or offline_env()
+    root = _root(args)
+    if root is not None:
+        for n in names:
+            if not is_present(root / n):
+                raise DatasetError(f"--mvh-root {root} has no {n}/; download {dataset_url(n)} and extract it "
+                                   "there, or leave out --mvh-root to have it downloaded into the cache")
+        folders = {n: root / n for n in names}
+    else:
+        cache = cache_root(getattr(args, "cache_dir", None))
+        missing = [n for n in names if not is_present(cache / n)]
+        if missing and offline:
+            if not _asked_by_name(args):
+                log.warning("skipping %s: %s", NAME, offline_message(missing, cache))
+                return None
+            raise DatasetError(offline_message(missing, cache))
+        folders = {n: ensure_dataset(n, cache, offline=offline, progress=getattr(args, "progress", True))
+                   for n in names}
+    datasets = {n: read_dataset(folders[n], n, check=args.check_dataset, n_samples=args.n_samples) for n in names}
+    return ModelVsHuman(datasets, responses_dir=getattr(args, "responses_dir", None))
+

@@ -1,0 +1,217 @@
+"""From a registry name (or ``file://`` spec) to a ready model: fetch, load safely, convert, build, wrap."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from . import converters as cv
+from .download import fetch
+from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
+from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
+from .safe_load import load_checkpoint
+from .wrapper import NormalizedModel
+
+FILE_PREFIX = "file://"
+GROUPS = ("paper48", "all", *PAPER_CATEGORIES, EXTRA)
+
+
+def build_architecture(entry: ModelEntry) -> nn.Module:
+    """The entry's network with fresh (untrained) weights."""
+    lib, _, arch = entry.architecture.partition(":")
+    if lib == "timm":
+        import timm
+
+        return timm.create_model(arch, pretrained=False, **entry.arch_kwargs)
+    if lib == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(arch, weights=None, **entry.arch_kwargs)
+    raise ModelError(f"{entry.name}: unknown architecture library in {entry.architecture!r}")
+
+
+def _parse_floats(text: str, what: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3:
+        raise ModelError(f"{what}={text!r}: expected three comma-separated numbers, e.g. 0.485,0.456,0.406")
+    return vals  # type: ignore[return-value]
+
+
+def file_entry(spec: str) -> ModelEntry:
+    """``file://PATH[?arch=NAME&mean=R,G,B&std=R,G,B]``: a local state dict (generic unwrap rules) loaded into
+    a timm architecture (default ``resnet50``) with ImageNet mean/std unless given."""
+    body = spec[len(FILE_PREFIX):]
+    path, query = body, ""
+    if "?" in body:
+        head, tail = body.rsplit("?", 1)
+        if "=" in tail:
+            path, query = head, tail
+    opts = dict(parse_qsl(query, keep_blank_values=True, separator="&"))
+    unknown = set(opts) - {"arch", "mean", "std", "name"}
+    if unknown:
+        raise ModelError(f"{spec}: unknown option(s) {sorted(unknown)}; file:// takes arch, mean, std and name")
+    path = os.path.expanduser(path)
+    if not Path(path).is_file():
+        raise ModelError(f"{spec}: no such file {path!r} (expected file://PATH.pth, a local state dict)")
+    arch = opts.get("arch", "resnet50")
+    import timm
+
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ModelError(f"{spec}: arch={arch!r} is not a timm model name{hint}")
+    mean = _parse_floats(opts["mean"], "mean") if "mean" in opts else IMAGENET_MEAN
+    std = _parse_floats(opts["std"], "std") if "std" in opts else IMAGENET_STD
+    if any(s <= 0 for s in std):
+        raise ModelError(f"{spec}: std must be positive, got {std}")
+    norm = "given in the file:// spec" if "mean" in opts or "std" in opts else "ImageNet mean/std (default)"
+    name = opts.get("name") or Path(path).stem
+    if not name or "," in name or name.startswith(FILE_PREFIX):
+        raise ModelError(f"{spec}: name={name!r} must be non-empty and contain no comma")
+    return ModelEntry(name, LOCAL, f"timm:{arch}", (Source("file", path),), cv.generic_unwrap, mean, std, norm,
+                      notes=spec)
+
+
+# Local checkpoints named by resolve_models in this process: name -> entry.
+_LOCAL_ENTRIES: dict[str, ModelEntry] = {}
+
+
+def _register_local(spec: str) -> str:
+    entry = file_entry(spec)
+    if entry.name in registry():
+        raise ModelError(f"{spec}: its name {entry.name!r} is a registry model; add ?name=OTHER to tell them apart")
+    known = _LOCAL_ENTRIES.get(entry.name)
+    if known is not None and known.sources != entry.sources:
+        raise ModelError(f"{spec}: the name {entry.name!r} is already used by {known.notes}; add ?name=OTHER")
+    _LOCAL_ENTRIES[entry.name] = entry
+    return entry.name
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name`` (or an ad-hoc entry for a ``file://`` spec)."""
+    if name.startswith(FILE_PREFIX):
+        return file_entry(name)
+    if name in _LOCAL_ENTRIES:
+        return _LOCAL_ENTRIES[name]
+    reg = registry()
+    if name not in reg:
+        raise ModelError(f"unknown model {name!r}{_suggest(name)}")
+    return reg[name]
+
+
+def _suggest(name: str) -> str:
+    from .registry import NOT_AVAILABLE
+
+    if name in NOT_AVAILABLE:
+        return f": in the paper's table but not loadable here ({NOT_AVAILABLE[name]})"
+    close = difflib.get_close_matches(name, [*registry(), *GROUPS], n=3, cutoff=0.6)
+    if close:
+        return f" (did you mean {', '.join(close)}?)"
+    return "; see checkpoints.md or list_models() for the names"
+
+
+def list_models(category: str | None = None) -> list[str]:
+    """Registry names, in registry order; only those of ``category`` when given."""
+    if category is not None and category not in (*PAPER_CATEGORIES, EXTRA):
+        raise ModelError(f"unknown category {category!r}; expected one of {', '.join((*PAPER_CATEGORIES, EXTRA))}")
+    return [n for n, e in registry().items() if category is None or e.category == category]
+
+
+_NUMERIC_CONTINUATION = re.compile(r"[-+0-9.eE]+(&.*)?")
+
+
+def _split_spec(spec: str) -> list[str]:
+    """Split on commas, except those inside a file:// spec's number lists (``mean=0,0,0``)."""
+    items: list[str] = []
+    for tok in (t.strip() for t in spec.split(",")):
+        if items and items[-1].startswith(FILE_PREFIX) and "?" in items[-1] and _NUMERIC_CONTINUATION.fullmatch(tok):
+            items[-1] += "," + tok
+        elif tok:
+            items.append(tok)
+    return items
+
+
+def resolve_models(spec: str) -> list[str]:
+    """Comma-separated names, categories, ``paper48``, ``all`` and ``file://`` specs -> model names
+    (duplicates removed, order kept). Unknown names raise ModelError with close matches."""
+    out: list[str] = []
+    for item in _split_spec(spec):
+        if item.startswith(FILE_PREFIX):
+            # validated now, not after a long data pass; results are recorded under its name
+            # (the file's stem unless ?name= is given)
+            names = [_register_local(item)]
+        elif item == "paper48":
+            names = list(PAPER_MODELS)
+        elif item == "all":
+            names = list_models()
+        elif item in PAPER_CATEGORIES or item == EXTRA:
+            names = list_models(item)
+        else:
+            names = [get_entry(item).name]
+        out += [n for n in names if n not in out]
+    if not out:
+        raise ModelError(f"--model {spec!r}: no model named (expected comma-separated names, categories or file://)")
+    return out
+
+
+def state_dict_for(entry: ModelEntry, *, cache_dir=None, offline: bool | None = None,
+                   trust_checkpoint: bool = False, progress: bool = True) -> cv.StateDict:
+    """Fetch and safely load every source of ``entry`` and convert them to the architecture's layout."""
+    sources = [s for s in entry.effective_sources() if s.has_file]
+    files = [fetch(s, cache_dir=cache_dir, offline=offline, model=entry.name, progress=progress).path
+             for s in sources]
+    objs = [load_checkpoint(f, trust=trust_checkpoint) for f in files]
+    try:
+        return entry.converter(*objs)
+    except ModelError as e:
+        raise ModelError(f"{entry.name} ({', '.join(map(str, files))}): {e}") from None
+
+
+def load_model(name: str, device: str | torch.device = "cpu", *, cache_dir=None, offline: bool | None = None,
+               trust_checkpoint: bool = False) -> nn.Module:
+    """The model ``name`` wrapped to take RGB in [0,1] (NCHW), in eval mode, on ``device``; ``.name`` is set."""
+    entry = get_entry(name)
+    sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
+    if entry.seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(entry.seed)
+            net = build_architecture(entry)
+    else:
+        net = build_architecture(entry)
+    if entry.seed is None:
+        _load_strict(net, sd, entry)
+    return NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
+
+
+def _load_strict(net: nn.Module, sd: cv.StateDict, entry: ModelEntry) -> None:
+    missing, unexpected = _key_diff(net, sd)
+    if missing or unexpected:
+        raise ModelError(f"{entry.name}: the converted checkpoint ({entry.converter.__name__}) does not fit "
+                         f"{entry.architecture}: missing {_few(missing)}, unexpected {_few(unexpected)}")
+    try:
+        net.load_state_dict(sd, strict=True)
+    except RuntimeError as e:  # shape mismatches
+        lines = [ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln]
+        raise ModelError(f"{entry.name}: the checkpoint does not fit {entry.architecture}: "
+                         f"{'; '.join(lines[:3]) or str(e).splitlines()[0]}") from None
+
+
+def _key_diff(net: nn.Module, sd: cv.StateDict) -> tuple[list[str], list[str]]:
+    want = set(net.state_dict())
+    return sorted(want - set(sd)), sorted(set(sd) - want)
+
+
+def _few(keys: list[str], n: int = 4) -> str:
+    if not keys:
+        return "none"
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")

@@ -1,0 +1,45 @@
+"""Fill the checkpoint cache ahead of time (``code/prefetch.py``), one status line per file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from ..errors import ModelError
+from .download import fetch, forget, relpath
+from .loader import get_entry, load_model
+
+
+def prefetch_models(names: Sequence[str], *, cache_dir: str | os.PathLike | None = None, relock: bool = False,
+                    check: bool = False, progress: bool = True, out: Callable[[str], None] = print) -> int:
+    """Fetch and verify every file of ``names``; print ``status  model  file`` lines; return the failure count.
+
+    relock: forget the recorded hashes (and cached files) first, accepting a changed upstream file.
+    check: afterwards load each model (offline, CPU) to confirm its checkpoint converts and fits.
+    """
+    failed = 0
+    for name in names:
+        entry = get_entry(name)
+        ok = True
+        for src in entry.effective_sources():
+            if not src.has_file:
+                out(f"no file          {name}  {src.describe()}")
+                continue
+            where = relpath(src) if src.kind != "file" else src.location
+            try:
+                if relock and src.kind != "file":
+                    forget(src, cache_dir)
+                got = fetch(src, cache_dir=cache_dir, model=name, progress=progress)
+                out(f"{got.status:<16} {name}  {where}  sha256={(got.sha256 or '')[:16]}")
+            except ModelError as e:
+                ok = False
+                out(f"FAILED           {name}  {where}: {e}")
+        if ok and check:
+            try:
+                load_model(name, "cpu", cache_dir=cache_dir, offline=True)
+                out(f"loads            {name}")
+            except ModelError as e:
+                ok = False
+                out(f"FAILED           {name}  (loading): {e}")
+        failed += not ok
+    return failed

@@ -1,0 +1,332 @@
+"""Downloads into the cache: a local HTTP server for plain URLs (with a dropped connection, HTTP errors,
+HTML pages), the Hugging Face and Google Drive paths monkeypatched at the library call; the SHA-256 lock
+file; tampered files; offline mode."""
+
+import hashlib
+import io
+import json
+import multiprocessing
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import gdown
+import huggingface_hub
+import pytest
+import torch
+
+from biasbench.errors import ModelError
+from biasbench.zoo import download
+from biasbench.zoo.download import LOCK_NAME, Ledger, fetch, relpath
+from biasbench.zoo.registry import Source
+
+
+def checkpoint_bytes(seed=0, n=300_000) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.randn(n, generator=torch.Generator().manual_seed(seed))}}, buf)
+    return buf.getvalue()
+
+
+class Server:
+    """Serves ``files`` (path -> bytes) on 127.0.0.1 with Range support; ``drop_once`` paths send half the
+    body and close the connection on their first request; ``status`` forces an error code."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.drop_once: set[str] = set()
+        self.status: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                server.requests.append((self.path, rng))
+                if self.path in server.status:
+                    self.send_response(server.status[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = server.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+                body = data[start:]
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.drop_once:
+                    server.drop_once.discard(self.path)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(monkeypatch):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def lock_file(cache) -> dict:
+    return json.loads((cache / "checkpoints" / LOCK_NAME).read_text())["files"]
+
+
+def test_url_download_records_sha_and_is_reused(server, cache):
+    data = checkpoint_bytes()
+    server.files["/models/r50.pth"] = data
+    src = Source("url", server.url("/models/r50.pth"))
+    got = fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert got.status == "downloaded" and got.path.read_bytes() == data
+    assert got.path == cache / "checkpoints" / "url" / f"127.0.0.1:{server.httpd.server_address[1]}" / "models" / "r50.pth"
+    rec = lock_file(cache)[relpath(src)]
+    assert rec["sha256"] == sha(data) and rec["size"] == len(data)
+    again = fetch(src, cache_dir=cache, offline=True)  # offline: verified from the cache alone
+    assert again.status == "cached+verified" and again.path == got.path
+    assert len(server.requests) == 1
+
+
+def test_dropped_connection_is_retried_and_resumed(server, cache):
+    data = checkpoint_bytes(1)
+    server.files["/big.pth"] = data
+    server.drop_once.add("/big.pth")
+    got = fetch(Source("url", server.url("/big.pth")), cache_dir=cache, offline=False, progress=False)
+    assert got.path.read_bytes() == data and got.sha256 == sha(data)
+    assert [r[1] for r in server.requests] == [None, f"bytes={len(data) // 2}-"]
+    assert not list(got.path.parent.glob("*.part"))
+
+
+def test_partial_file_never_counts(server, cache):
+    data = checkpoint_bytes(2)
+    src = Source("url", server.url("/p.pth"))
+    final = cache / "checkpoints" / relpath(src)
+    final.parent.mkdir(parents=True)
+    final.with_name("p.pth.part").write_bytes(data[:1000])
+    with pytest.raises(ModelError, match="not in the cache"):
+        fetch(src, cache_dir=cache, offline=True)
+    server.files["/p.pth"] = data
+    got = fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert got.path.read_bytes() == data and server.requests == [("/p.pth", "bytes=1000-")]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_cache_file_is_deleted_and_refetched(damage, server, cache):
+    data = checkpoint_bytes(3)
+    server.files["/m.pth"] = data
+    src = Source("url", server.url("/m.pth"))
+    path = fetch(src, cache_dir=cache, offline=False, progress=False).path
+    bad = data[: len(data) - 100] if damage == "truncate" else data[:500] + bytes([data[500] ^ 1]) + data[501:]
+    path.write_bytes(bad)
+    with pytest.raises(ModelError, match="SHA-256") as err:
+        fetch(src, cache_dir=cache, offline=True, model="some_model")
+    assert "prefetch.py --models some_model" in str(err.value)
+    assert not path.exists()  # never left in place to be loaded
+    path.write_bytes(bad)
+    got = fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert got.status.startswith("downloaded") and got.path.read_bytes() == data
+
+
+def test_redownload_must_match_recorded_hash(server, cache):
+    server.files["/c.pth"] = checkpoint_bytes(4)
+    src = Source("url", server.url("/c.pth"))
+    path = fetch(src, cache_dir=cache, offline=False, progress=False).path
+    path.unlink()
+    server.files["/c.pth"] = checkpoint_bytes(5)  # upstream changed
+    with pytest.raises(ModelError, match="--relock"):
+        fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert not path.exists()
+    download.forget(src, cache)  # what prefetch --relock does
+    assert fetch(src, cache_dir=cache, offline=False, progress=False).path.read_bytes() == checkpoint_bytes(5)
+
+
+def test_http_404_fails_without_retry(server, cache):
+    with pytest.raises(ModelError, match="HTTP 404"):
+        fetch(Source("url", server.url("/missing.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(server.requests) == 1
+
+
+def test_http_503_is_retried_then_fails(server, cache):
+    server.status["/busy.pth"] = 503
+    with pytest.raises(ModelError, match=f"after {download.RETRIES} attempts"):
+        fetch(Source("url", server.url("/busy.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(server.requests) == download.RETRIES
+
+
+def test_html_page_is_not_a_checkpoint(server, cache):
+    server.files["/quota.pth"] = b"\n<!DOCTYPE html><html>Quota exceeded</html>"
+    src = Source("url", server.url("/quota.pth"))
+    with pytest.raises(ModelError, match="HTML"):
+        fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert not (cache / "checkpoints" / relpath(src)).exists()
+
+
+def test_offline_missing_names_file_source_and_command(cache):
+    src = Source("hf", "madrylab/robust-imagenet-models", "resnet50_l2_eps3.ckpt")
+    with pytest.raises(ModelError) as err:
+        fetch(src, cache_dir=cache, model="robust_resnet50_l2_eps3")  # offline from $BIASBENCH_OFFLINE
+    msg = str(err.value)
+    assert str(cache / "checkpoints" / "hf" / "madrylab" / "robust-imagenet-models" / "resnet50_l2_eps3.ckpt") in msg
+    assert "madrylab/robust-imagenet-models" in msg
+    assert f"python code/prefetch.py --models robust_resnet50_l2_eps3 --cache-dir {cache}" in msg
+    assert not (cache / "checkpoints").exists()  # offline touches nothing
+
+
+def test_file_placed_by_hand_is_adopted(cache):
+    data = checkpoint_bytes(6)
+    src = Source("gdrive", "1abcDEF")
+    final = cache / "checkpoints" / "gdrive" / "1abcDEF"
+    final.parent.mkdir(parents=True)
+    final.write_bytes(data)
+    assert fetch(src, cache_dir=cache, offline=True).status.startswith("cached (hash recorded")
+    assert lock_file(cache)["gdrive/1abcDEF"]["sha256"] == sha(data)
+    assert fetch(src, cache_dir=cache, offline=True).status == "cached+verified"
+
+
+class FakeHub:
+    """Stands in for huggingface_hub.hf_hub_download: writes the file under local_dir like the real one."""
+
+    def __init__(self, data: bytes, fail_first: Exception | None = None):
+        self.data, self.fail_first, self.calls = data, fail_first, []
+
+    def __call__(self, repo_id, filename, *, local_dir, **kw):
+        self.calls.append((repo_id, filename))
+        if self.fail_first is not None:
+            e, self.fail_first = self.fail_first, None
+            raise e
+        out = Path(local_dir) / filename
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(self.data)
+        return str(out)
+
+
+def test_hf_download(monkeypatch, cache):
+    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+    fake = FakeHub(checkpoint_bytes(7), fail_first=OSError("connection reset"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    src = Source("hf", "madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")
+    got = fetch(src, cache_dir=cache, offline=False, progress=False)
+    assert fake.calls == [("madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")] * 2  # retried once
+    assert got.path == cache / "checkpoints" / "hf/madrylab/robust-imagenet-models/resnet50_linf_eps4.0.ckpt"
+    assert got.path.read_bytes() == fake.data
+    assert lock_file(cache)[relpath(src)]["sha256"] == sha(fake.data)
+    assert not list(got.path.parent.glob("*.hf"))  # staging removed
+
+
+def test_timm_tag_downloads_its_safetensors(monkeypatch, cache):
+    fake = FakeHub(b"\x10\x00\x00\x00\x00\x00\x00\x00{}" + b" " * 14)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    got = fetch(Source("timm", "resnet50.a1_in1k"), cache_dir=cache, offline=False, progress=False)
+    assert fake.calls == [("timm/resnet50.a1_in1k", "model.safetensors")]
+    assert got.path == cache / "checkpoints" / "hf/timm/resnet50.a1_in1k/model.safetensors"
+
+
+def test_hf_missing_repo_fails_without_retry(monkeypatch, cache):
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    class Response:  # what the error reads from the HTTP response
+        headers: dict = {}
+        request = None
+
+    fake = FakeHub(b"", fail_first=RepositoryNotFoundError("404 Client Error: Repository Not Found",
+                                                           response=Response()))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    with pytest.raises(ModelError, match="RepositoryNotFoundError"):
+        fetch(Source("hf", "someone/nothing", "x.pth"), cache_dir=cache, offline=False, progress=False)
+    assert len(fake.calls) == 1
+
+
+def test_gdrive_download(monkeypatch, cache):
+    data = checkpoint_bytes(8)
+    calls = []
+
+    def fake_download(*, id, output, quiet, resume, **kw):
+        calls.append((id, resume))
+        Path(output).write_bytes(data)
+        return output
+
+    monkeypatch.setattr(gdown, "download", fake_download)
+    got = fetch(Source("gdrive", "1_i45yvC88hos50QjkoD97OgbDGreKdp9"), cache_dir=cache, offline=False, progress=False)
+    assert calls == [("1_i45yvC88hos50QjkoD97OgbDGreKdp9", True)]
+    assert got.path == cache / "checkpoints" / "gdrive" / "1_i45yvC88hos50QjkoD97OgbDGreKdp9"
+    assert got.path.read_bytes() == data
+
+
+def test_gdrive_refusal_explains_manual_download(monkeypatch, cache):
+    calls = []
+
+    def refuse(*, id, output, **kw):
+        calls.append(id)
+        raise gdown.exceptions.FileURLRetrievalError("Too many users have viewed or downloaded this file recently")
+
+    monkeypatch.setattr(gdown, "download", refuse)
+    with pytest.raises(ModelError) as err:
+        fetch(Source("gdrive", "1XYZ"), cache_dir=cache, offline=False, progress=False)
+    assert "by hand" in str(err.value) and str(cache / "checkpoints" / "gdrive" / "1XYZ") in str(err.value)
+    assert calls == ["1XYZ"]
+
+
+def test_concurrent_downloads_of_one_file_fetch_once(server, cache):
+    data = checkpoint_bytes(9)
+    server.files["/shared.pth"] = data
+    src = Source("url", server.url("/shared.pth"))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(src, cache_dir=cache, offline=False,
+                                                                     progress=False))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(server.requests) == 1
+    assert sorted(r.status for r in results) == ["cached+verified", "cached+verified", "downloaded"]
+
+
+def _record_many(root: str, worker: int, n: int) -> None:
+    ledger = Ledger(Path(root))
+    for i in range(n):
+        ledger.record(f"w{worker}/f{i}", f"{worker:02d}{i:062d}", i, "test")
+
+
+def test_lock_file_is_safe_under_concurrent_processes(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_record_many, args=(str(tmp_path), w, 25)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    files = json.loads((tmp_path / LOCK_NAME).read_text())["files"]
+    assert len(files) == 75 and files["w2/f24"]["sha256"] == f"02{24:062d}"
