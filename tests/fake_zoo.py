@@ -143,3 +143,32 @@ def write_blocky_val(root: Path, classes, per_class: int = 2, size=(64, 48), see
             path.parent.mkdir(parents=True, exist_ok=True)
             img.save(path, "JPEG", quality=95)
     return Path(root)
+
+
+def fitted_timm_checkpoint(images, path: Path, arch: str = "test_resnet", seed: int = 0, every: int = 2) -> str:
+    """A small timm ``arch`` whose classifier is made right on every ``every``-th image of ``images``
+    (as ``fitted_tinynet``), saved as a state dict at ``path``: a real checkpoint for the model zoo's
+    ``file://`` loading. Returns its ``file://PATH?arch=ARCH`` spec (results are recorded under the stem)."""
+    import timm
+    import torch
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    from biasbench.data.imagelist import decode
+
+    torch.manual_seed(seed)
+    net = timm.create_model(arch, pretrained=False, num_classes=1000).eval()
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        x = torch.stack([decode(images.path(i), images.preprocess) for i in range(len(images))]).float() / 255
+        feats = net.forward_head(net.forward_features((x - mean) / std), pre_logits=True)
+        centred = feats - feats.mean(0)
+        fc = net.get_classifier()
+        for i in range(0, len(images), every):
+            y, unit = int(images.labels[i]), centred[i] / centred[i].norm()
+            fc.weight[y] += 40 * unit
+            fc.bias[y] -= 40 * (unit @ feats.mean(0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return f"file://{path}?arch={arch}"

@@ -196,35 +196,55 @@ def _csv(path):
     return header, {row.split(",")[0]: dict(zip(header[1:], row.split(",")[1:])) for row in lines[1:]}
 
 
-def test_local_sweep_equals_a_direct_run_and_reruns_submit_nothing(tmp_path, world, test_zoo, capsys):
-    root, models = world
+@pytest.fixture(scope="module")
+def synth_world(tmp_path_factory):
+    """The synthetic ImageNet val (4 classes x 2) and ImageNet-C (2 corruptions x 5 severities x 4
+    classes x 1), and three small timm checkpoints for the model zoo's file:// loading."""
+    from biasbench.data.synthetic import write_datasets
+
+    root = tmp_path_factory.mktemp("synth")
+    write_datasets(root / "data", which=["imagenet", "imagenet-c"], classes=(2, 10, 15, 100), per_class=2,
+                   corrupt_per_class=1, c_corruptions=("gaussian_noise", "gaussian_blur"))
+    val = imagenet_val(root / "data" / "imagenet", check=False)
+    specs = [fake_zoo.fitted_timm_checkpoint(val, root / f"m{s}.pth", seed=s, every=2 + s) for s in range(3)]
+    return root, specs
+
+
+def test_local_sweep_equals_a_direct_run_and_reruns_submit_nothing(tmp_path, synth_world, capsys, monkeypatch):
+    """Jobs are real processes (submitit's local executor) loading real file:// checkpoints."""
+    root, specs = synth_world
+    monkeypatch.setenv("PYTHONPATH", str(fake_zoo.REPO / "code"))  # the jobs import this checkout
+    common = ["--data-root", str(root / "data"), "--check_dataset", "false", "--device", "cpu", "--num_workers",
+              "0", "--no-progress", "--batch_size", "4", "--corruptions", "gaussian_noise,gaussian_blur",
+              "--severities", "1,2"]
     # Direct run of the suite (one process, no sweep) as the reference.
-    assert suite_main(list(REGISTRY), ["--model", ",".join(models), "--benchmarks", "imagenet,imagenet-c",
-                                       *_common(root, tmp_path / "direct.csv")], require_data=False) == 0
-    # Costs at 0.08 images/s: imagenet 8 images x 3 models = 300 s (fits 10 min x 0.8 = 480 s);
-    # imagenet-c = 4 cells (2 images each) + clean (8) = 16 images x 3 = 600 s: two shards,
-    # {2 cells, clean} = 450 s and {2 cells} = 150 s. So 3 jobs.
-    argv = ["--models", ",".join(models), "--benchmarks", "imagenet,imagenet-c", "--executor", "local",
-            "--array-parallelism", "2", "--time-limit", "10", "--images-per-second", "0.08",
-            *_common(root, tmp_path / "sweep" / "benchmark.csv")]
+    assert suite_main(list(REGISTRY), ["--model", ",".join(specs), "--benchmarks", "imagenet,imagenet-c",
+                                       "--results", str(tmp_path / "direct.csv"), *common], require_data=False) == 0
+    # Costs at 0.12 images/s: imagenet 8 images x 3 models = 200 s (fits 10 min x 0.8 = 480 s);
+    # imagenet-c = 4 cells (4 images each) + clean (8) = 24 images x 3 = 600 s: two shards,
+    # {2 cells, clean} = 400 s and {2 cells} = 200 s. So 3 jobs.
+    argv = ["--models", ",".join(specs), "--benchmarks", "imagenet,imagenet-c", "--executor", "local",
+            "--array-parallelism", "2", "--time-limit", "10", "--images-per-second", "0.12",
+            "--results", str(tmp_path / "sweep" / "benchmark.csv"), *common]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "3 jobs: 3 done, 0 running, 0 queued, 0 failed, 0 missing" in out
     sweep = SweepDir(tmp_path / "sweep" / "sweeps" / "sweep")
     plan = json.loads(sweep.plan_path.read_text())
     assert [j["key"] for j in plan["jobs"]] == ["imagenet.m00.s0of1", "imagenet-c.m00.s0of2", "imagenet-c.m00.s1of2"]
-    # conditions in ImageNet-C's order (snow before fog), then clean; every other one per shard
-    assert [c for c, _ in plan["jobs"][1]["cells"]] == ["snow/1", "fog/1", "clean"]
-    assert [c for c, _ in plan["jobs"][2]["cells"]] == ["snow/2", "fog/2"]
+    # conditions in ImageNet-C's order, then clean; every other one per shard
+    assert [c for c, _ in plan["jobs"][1]["cells"]] == ["gaussian_noise/1", "gaussian_blur/1", "clean"]
+    assert [c for c, _ in plan["jobs"][2]["cells"]] == ["gaussian_noise/2", "gaussian_blur/2"]
+    assert plan["models"] == ["m0", "m1", "m2"] and plan["jobs"][0]["specs"] == specs
 
     header, rows = _csv(tmp_path / "sweep" / "benchmark.csv")
     expected = {"top1_acc/imagenet", "top5_acc/imagenet"} | {
-        f"top{k}_acc/{c}_{s}" for k in (1, 5) for c in ("fog", "snow") for s in (1, 2)}
+        f"top{k}_acc/{c}_{s}" for k in (1, 5) for c in ("gaussian_noise", "gaussian_blur") for s in (1, 2)}
     assert len(header) == len(set(header)) and set(header) == {"model"} | expected  # every column exactly once
-    assert set(rows) == set(models)
-    d_header, direct = _csv(tmp_path / "direct.csv")
+    assert set(rows) == {"m0", "m1", "m2"} and all(v != "" for row in rows.values() for v in row.values())
+    _, direct = _csv(tmp_path / "direct.csv")
     assert rows == direct  # same numbers, to the last digit
-    accs = {float(direct[m]["top1_acc/imagenet"]) for m in models}
+    accs = {float(direct[m]["top1_acc/imagenet"]) for m in direct}
     assert len(accs) > 1 and all(0 < a < 100 for a in accs)  # the models differ, neither all right nor all wrong
 
     subs = {k: v["job_id"] for k, v in sweep.submissions().items()}

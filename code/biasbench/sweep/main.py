@@ -117,6 +117,15 @@ def _resolve_models(sargs) -> list[str]:
     raise ConfigError("name the models: --models NAMES, --category C or --all")
 
 
+def _specs(models: Sequence[str]) -> dict[str, str]:
+    """How a job names each model: a local checkpoint by its file:// spec (its recorded name, the
+    file's stem, is only known to the process that resolved the spec)."""
+    from .. import zoo
+
+    spec_of = getattr(zoo, "spec_of", None)
+    return {m: spec_of(m) for m in models} if spec_of else {}
+
+
 def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
 
     parser, flags = make_parser(list(REGISTRY), require_data=False)
@@ -234,7 +243,8 @@ def submit(sargs, rest: list[str]) -> int:
     opts = run_options(args)
     fingerprint = _Fingerprints()
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
-                     fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom)
+                     fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,
+                     specs=_specs(models))
     sweep = _sweep_dir(sargs, args.results)
     store = ResultsStore(args.results)
     statuses = _statuses(jobs, sweep, store, opts.precision)

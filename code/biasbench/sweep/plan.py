@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from ..benchmarks.base import Benchmark, Condition
@@ -49,6 +49,7 @@ class Job:
     cells: tuple[tuple[str, str], ...]  # (condition, dataset fingerprint) evaluated for every model
     seconds: float  # estimated run time
     decoded_lists: tuple[str, ...] = ()  # fingerprints of the Resize/Crop image lists it reads
+    specs: tuple[str, ...] = ()  # how to name each model on the job's command line (file:// specs); default: models
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,12 +58,12 @@ class Job:
     def from_dict(cls, d: dict) -> Job:
         return cls(key=d["key"], benchmark=d["benchmark"], models=tuple(d["models"]), shard=tuple(d["shard"]),
                    cells=tuple(tuple(c) for c in d["cells"]), seconds=float(d["seconds"]),
-                   decoded_lists=tuple(d.get("decoded_lists", ())))
+                   decoded_lists=tuple(d.get("decoded_lists", ())), specs=tuple(d.get("specs", ())))
 
     def argv(self) -> list[str]:
         """The flags that make the suite's command line run exactly this job."""
         i, n = self.shard
-        out = ["--model", ",".join(self.models), "--benchmarks", self.benchmark]
+        out = ["--model", ",".join(self.specs or self.models), "--benchmarks", self.benchmark]
         return out + (["--shard", f"{i}/{n}"] if n > 1 else [])
 
 
@@ -87,8 +88,9 @@ def _fewest_shards(costs: list[float], n_models: int, budget: float) -> int | No
 
 def plan_benchmark(bench: Benchmark, models: Sequence[str], *, limit_s: float, images_per_second: float,
                    fingerprint: Callable[[ImageList], str], models_per_job: int | None = None,
-                   headroom: float = 0.8) -> list[Job]:
-    """The jobs of one benchmark; ConfigError when one condition alone does not fit the limit."""
+                   headroom: float = 0.8, specs: Mapping[str, str] | None = None) -> list[Job]:
+    """The jobs of one benchmark; ConfigError when one condition alone does not fit the limit.
+    ``specs`` maps a model name to what names it on a job's command line (when not the name)."""
     conds = bench.conditions()
     if not conds or not models:
         return []
@@ -117,13 +119,15 @@ def plan_benchmark(bench: Benchmark, models: Sequence[str], *, limit_s: float, i
                 key=f"{bench.name}.m{ci:02d}.s{i}of{n}", benchmark=bench.name, models=chunk, shard=(i, n),
                 cells=tuple((conds[k].name, fps[k]) for k in idx),
                 seconds=round(len(chunk) * sum(costs[k] for k in idx), 3),
-                decoded_lists=tuple(sorted({fps[k] for k in idx} & decoded))))
+                decoded_lists=tuple(sorted({fps[k] for k in idx} & decoded)),
+                specs=tuple(specs.get(m, m) for m in chunk) if specs and any(specs.get(m, m) != m for m in chunk)
+                else ()))
     return jobs
 
 
 def make_plan(benchmarks: Sequence[Benchmark], models: Sequence[str], *, limit_s: float, images_per_second: float,
               fingerprint: Callable[[ImageList], str], models_per_job: int | None = None,
-              headroom: float = 0.8) -> list[Job]:
+              headroom: float = 0.8, specs: Mapping[str, str] | None = None) -> list[Job]:
     """Every job of a sweep over ``models`` x ``benchmarks``, benchmark by benchmark."""
     if images_per_second <= 0 or not math.isfinite(images_per_second):
         raise ConfigError(f"--images-per-second {images_per_second:g}: expected a positive number")
@@ -134,5 +138,6 @@ def make_plan(benchmarks: Sequence[Benchmark], models: Sequence[str], *, limit_s
     jobs: list[Job] = []
     for bench in benchmarks:
         jobs += plan_benchmark(bench, models, limit_s=limit_s, images_per_second=images_per_second,
-                               fingerprint=fingerprint, models_per_job=models_per_job, headroom=headroom)
+                               fingerprint=fingerprint, models_per_job=models_per_job, headroom=headroom,
+                               specs=specs)
     return jobs

@@ -9,8 +9,9 @@ SHA-256 checked (``download``); checkpoints load with ``torch.load(weights_only=
 plus an allow-list (``safe_load``); models take RGB in [0,1] (``wrapper``).
 """
 
-from .loader import get_entry, list_models, load_model, resolve_models
+from .loader import get_entry, list_models, load_model, resolve_models, spec_of
 from .registry import ModelEntry, Source
 from .wrapper import NormalizedModel
 
-__all__ = ["ModelEntry", "NormalizedModel", "Source", "get_entry", "list_models", "load_model", "resolve_models"]
+__all__ = ["ModelEntry", "NormalizedModel", "Source", "get_entry", "list_models", "load_model", "resolve_models",
+           "spec_of"]

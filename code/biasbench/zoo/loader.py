@@ -97,6 +97,13 @@ def _register_local(spec: str) -> str:
     return entry.name
 
 
+def spec_of(name: str) -> str:
+    """What names model ``name`` on another process's command line (a sweep job's): the file:// spec
+    of a local checkpoint that ``resolve_models`` named here, else the name itself."""
+    entry = _LOCAL_ENTRIES.get(name)
+    return entry.notes if entry is not None else name
+
+
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of ``name`` (or an ad-hoc entry for a ``file://`` spec)."""
     if name.startswith(FILE_PREFIX):
