@@ -10,7 +10,6 @@ import random
 import shutil
 import signal
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

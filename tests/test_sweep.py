@@ -9,7 +9,6 @@ jobs of the local executor are real subprocesses that load them through tests/fa
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from biasbench.data.imagelist import AS_IS, RESIZE_CROP, ImageList
 from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import ConfigError
-from biasbench.results import Record, ResultsStore
+from biasbench.results import Record
 from biasbench.sweep import Job, SweepDir, forward_equivalents, job_statuses, main, make_plan
 
 WNIDS = imagenet_wnids()
