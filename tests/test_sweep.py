@@ -112,7 +112,7 @@ def _record(model, condition="c", fp="ab", precision="fp32"):
 def test_job_states_from_the_log_the_job_and_the_executor(tmp_path):
     sweep = SweepDir(tmp_path / "s")
     jobs = {k: _job(k, models=(k,)) for k in ("done", "missing", "run", "queue", "failed_job", "failed_slurm",
-                                              "killed", "unknown", "other_plan", "finished_but_lost")}
+                                              "killed", "unknown", "other_plan", "finished_but_lost", "local_died")}
     for key in set(jobs) - {"missing"}:
         sub_job = _job(key, models=("someone-else",)) if key == "other_plan" else jobs[key]
         sweep.write_submission(sub_job, "slurm", f"7_{key}")
@@ -121,9 +121,10 @@ def test_job_states_from_the_log_the_job_and_the_executor(tmp_path):
     sweep.write_run("killed", "7_killed", "running")
     sweep.write_run("unknown", "6_old_attempt", "failed", "an earlier attempt's error")  # not this job id
     sweep.write_run("finished_but_lost", "7_finished_but_lost", "finished")
+    sweep.write_run("local_died", "7_local_died", "running")  # e.g. SIGKILLed: it never wrote "failed"
     raw = {"run": "RUNNING", "queue": "PENDING", "failed_job": "FAILED", "failed_slurm": "OUT_OF_MEMORY",
            "killed": "CANCELLED by 1234", "unknown": "UNKNOWN", "other_plan": "COMPLETED",
-           "finished_but_lost": "COMPLETED"}
+           "finished_but_lost": "COMPLETED", "local_died": "ENDED"}
     asked = []
     done = {("done", "b", "c", "ab"), ("run", "b", "c", "other-fingerprint")}
     statuses = job_statuses(jobs.values(), sweep, done, lambda subs: asked.append(set(subs)) or raw)
@@ -137,6 +138,33 @@ def test_job_states_from_the_log_the_job_and_the_executor(tmp_path):
     assert got["unknown"] == ("queued", "state unknown")
     assert got["other_plan"] == ("missing", "")  # ended, and it was another plan's job: submit this one
     assert got["finished_but_lost"][0] == "failed" and "not in the results log" in got["finished_but_lost"][1]
+    assert got["local_died"][0] == "failed" and got["local_died"][1].startswith("ended without finishing; log: ")
+
+
+def test_local_jobs_are_running_while_their_controller_process_lives(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from biasbench.sweep.executors import raw_states
+
+    here = socket.gethostname()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "submitit-controller"])
+    try:
+        subs = {"j": {"executor": "local", "host": here, "job_id": str(proc.pid)}}
+        assert raw_states(subs, tmp_path) == {"j": "RUNNING"}
+        assert raw_states({"j": {**subs["j"], "host": "elsewhere"}}, tmp_path) == {"j": "UNKNOWN"}
+        proc.kill()
+        time.sleep(0.2)  # a zombie until reaped: ended
+        assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+    finally:
+        proc.kill()
+        proc.wait()
+    assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+    # a live process that is not a submitit controller (the pid was reused) is not the job
+    assert raw_states({"j": {"executor": "local", "host": here, "job_id": str(os.getpid())}}, tmp_path) == {"j": "ENDED"}
+    assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}, tmp_path) == {"j": "ENDED"}
 
 
 def test_done_means_every_model_and_cell_at_the_sweep_precision(tmp_path):
