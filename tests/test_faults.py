@@ -202,3 +202,38 @@ def test_real_cuda_out_of_memory_halves_the_batch(tmp_path, small, caplog):
                   load=lambda name, dev: Hungry())
     assert oom == normal
     assert "restarting this pass with batch size 4" in caplog.text and "batch size 2" in caplog.text
+
+
+# ----------------------------------------------------------------------------- decoded cache files
+
+def test_a_new_cache_file_appears_once_at_full_size_and_is_never_truncated(tmp_path, setup, monkeypatch):
+    import os
+
+    import biasbench.data.decoded_cache as dc
+
+    path = tmp_path / "pixels.u8"
+    real_link = os.link
+
+    def racing_link(src, dst):  # another process creates the file and writes into it first
+        Path(dst).write_bytes(b"\x07" * 10)
+        return real_link(src, dst)
+
+    monkeypatch.setattr(dc.os, "link", racing_link)
+    dc._create_once(path, 10)
+    assert path.read_bytes() == b"\x07" * 10  # theirs is kept, not replaced by zeros
+    monkeypatch.setattr(dc.os, "link", real_link)
+    dc._create_once(path, 10)
+    assert path.read_bytes() == b"\x07" * 10  # an existing file is left alone
+    dc._create_once(tmp_path / "new.u8", 12)
+    assert (tmp_path / "new.u8").read_bytes() == bytes(12)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.u8", "pixels.u8"]  # no temporary files left
+
+    _, val, _, _ = setup
+    cache = DecodedCache(val, tmp_path / "cache")
+    cache.open()
+    with open(cache.pixels_path, "r+b") as f:
+        f.truncate(100)  # damaged (e.g. a full disk)
+    with pytest.raises(UserError, match=r"decoded-image cache file .*pixels\.u8 is 100 bytes, expected "
+                                        r"602112: it is damaged; delete"):
+        DecodedCache(val, tmp_path / "cache").open()
+    assert not DecodedCache(val, tmp_path / "cache").is_complete()
