@@ -93,13 +93,13 @@ def synthetic(env: Env, which: str, *, per_class: int, classes: Sequence[int] = 
 
 
 def val_images(env: Env, n: int) -> tuple[Path, ImageList]:
-    """``n`` synthetic ImageNet val images (8 classes) in the real val/<wnid>/ layout, read by the suite's reader."""
+    """Synthetic ImageNet val images in the real val/<wnid>/ layout (8 classes, ``n`` rounded up to a
+    multiple of 8), read by the suite's reader; the folder holds exactly these images."""
     from biasbench.data.imagenet import imagenet_val
 
-    per_class = -(-n // len(TEST_CLASSES))
+    per_class = max(1, -(-n // len(TEST_CLASSES)))
     val = synthetic(env, "imagenet", per_class=per_class)
-    images = imagenet_val(val.parent, check=False)
-    return val, (images.subset(n) if n < len(images) else images)
+    return val, imagenet_val(val.parent, check=False)
 
 
 # ------------------------------------------------------------------ models
