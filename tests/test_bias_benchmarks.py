@@ -94,3 +94,15 @@ def test_criticalband_grid_and_fit_equal_direct_computation(tmp_path, val_small)
     assert out["metric/criticalband/bw"] == pytest.approx(plain.bw)
     # the seed is part of the protocol: another seed is another noise draw, recorded separately
     assert {r.seed for r in store.records()} == {0}  # RunOptions' seed is provenance only here
+
+
+def test_spectral_ratios_are_left_out_when_no_clean_image_is_right(tmp_path, val):
+    # a model right on no clean image: the filtered/clean ratios are undefined; the run must not fail
+    # after its whole pass, and the raw accuracies are kept
+    net = TinyNet(5)
+    with torch.no_grad():
+        net.fc.bias[999] = 1e6  # always predicts class 999, which no image has
+    store = ResultsStore(tmp_path / "r.csv")
+    out = run([Spectral(val)], ["never"], store, OPTS, load=lambda name, device: net)["never"]
+    assert out["top1_acc/spectral/clean"] == 0.0 and len(out) == 2 * len(CUTOFFS) + 1
+    assert not any(k.startswith("metric/bandpass/") for k in out)

@@ -127,3 +127,26 @@ def test_bad_images_raise_config_error():
         bandpass(torch.rand(3, 8, 8), 0.5, True)
     with pytest.raises(ConfigError):
         bandpass(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), 0.5, True)
+
+
+def test_conditions_of_one_batch_share_its_spectrum_but_never_a_stale_one():
+    """The runner filters one batch under every cut-off in a row (one FFT, reused); a new or
+    modified batch must be transformed afresh."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 3, 224, 224)).astype(np.float64) / 255.0
+    x = torch.from_numpy(images).float()
+    for c in CUTOFFS:  # same batch, every condition, as the runner calls them
+        for lowpass in (True, False):
+            got = Bandpass(c, lowpass)(x, torch.arange(5)).numpy()
+            for i in (0, 4):
+                np.testing.assert_allclose(got[i], _numpy_bandpass(images[i], c, lowpass), rtol=0, atol=2e-6)
+    x.mul_(0.5)  # modified in place: the old spectrum must not be used
+    np.testing.assert_allclose(bandpass(x, 0.3, True)[1].numpy(), _numpy_bandpass(images[1] * 0.5, 0.3, True),
+                               rtol=0, atol=2e-6)
+    y = x.flip(0).contiguous()  # another tensor
+    np.testing.assert_allclose(bandpass(y, 0.3, True)[0].numpy(), _numpy_bandpass(images[4] * 0.5, 0.3, True),
+                               rtol=0, atol=2e-6)
+    with torch.inference_mode():  # inference tensors have no version counter: never cached
+        z = torch.from_numpy(images[:2]).float()
+        np.testing.assert_allclose(bandpass(z, 0.5, False)[1].numpy(), _numpy_bandpass(images[1], 0.5, False),
+                                   rtol=0, atol=2e-6)

@@ -39,6 +39,8 @@ class Spectral(Benchmark):
 
     def summarize(self, values):
         clean = values["clean"]["top1_acc/spectral/clean"]
+        if not clean:  # no clean image right: the ratios are undefined and not written (the accuracies are)
+            return {}
         out = {}
         for tag in KINDS:
             for c in self.cutoffs:

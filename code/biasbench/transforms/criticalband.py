@@ -31,6 +31,7 @@ CONTRAST = 0.2
 GREY_MEAN = 0.449
 EPSILON = 0.1  # an out-of-range pixel is moved this far inside [0, 1]
 N_BANDS = len(BANDS)
+CPU_CHUNK = 4  # images per step on the CPU
 
 
 def centre_frequency(band: int) -> float:
@@ -151,20 +152,34 @@ class CriticalBandNoise:
         return gen
 
     def __call__(self, images: Tensor, indices: Tensor) -> Tensor:
-        image = low_contrast_grey(images)
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ConfigError(f"critical-band noise expects RGB batches [B, 3, H, W]; got {tuple(images.shape)}")
+        b, _, h, w = images.shape
+        index_list = torch.as_tensor(indices).reshape(-1).tolist()
         if self.sd > 0.0:
-            b, h, w = image.shape
             if pyramid_height(h, w) < N_BANDS:
                 raise ConfigError(f"critical-band noise needs images of at least 160x160 px for its "
                                   f"{N_BANDS} pyramid levels; got {h}x{w}")
-            index_list = torch.as_tensor(indices).reshape(-1).tolist()
             if len(index_list) != b:
                 raise ConfigError(f"critical-band noise got {len(index_list)} indices for {b} images")
-            generators = [self.noise_generator(i, image.device) for i in index_list]
-            noise = torch.stack([torch.randn(h, w, generator=g, device=image.device, dtype=torch.float64)
-                                 for g in generators]) * self.sd
-            image = fix_out_of_range(image, band_noise(noise, self.band), self.sd, generators)
-        return image.to(torch.float32).unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+        out = torch.empty(b, 3, h, w, dtype=torch.float32, device=images.device)
+        # On the CPU a few images at a time: the float64 temporaries of a whole batch
+        # would leave the caches (and cost page faults); GPUs take the whole batch.
+        k = CPU_CHUNK if images.device.type == "cpu" else max(b, 1)
+        for i in range(0, b, k):
+            out[i:i + k] = self._stimulus(images[i:i + k], index_list[i:i + k]).unsqueeze(1)
+        return out
+
+    def _stimulus(self, images: Tensor, index_list: list[int]) -> Tensor:
+        """The grey float64 result ``[B, H, W]`` of a few images."""
+        image = low_contrast_grey(images)
+        if self.sd == 0.0:
+            return image
+        _, h, w = image.shape
+        generators = [self.noise_generator(i, image.device) for i in index_list]
+        noise = torch.stack([torch.randn(h, w, generator=g, device=image.device, dtype=torch.float64)
+                             for g in generators]) * self.sd
+        return fix_out_of_range(image, band_noise(noise, self.band), self.sd, generators)
 
     def __repr__(self) -> str:
         return f"CriticalBandNoise(band={self.band}, sd={self.sd}, seed={self.seed})"

@@ -2,19 +2,23 @@
 
 pyrtools (binom5 filter ``sqrt(2) * [1, 4, 6, 4, 1] / 16``, ``reflect1`` edges,
 automatic height) builds the pyramid with separable ``corrDn`` (correlate, keep
-every 2nd sample) and reconstructs with separable ``upConv`` (zero-insert, correlate).
-Along one axis of length n both are slices of one matrix: ``C_n``, correlation
-with the filter under reflect-about-the-edge-sample padding, gives
-``down = C_n[::2, :]`` and ``up = C_n[:, ::2]``. So every operation is a small
-matrix product, which batches on any device:
+every 2nd sample) and reconstructs with separable ``upConv`` (zero-insert, correlate):
 
-    G_0 = X,  G_{l+1} = D_l G_l D_l^T                  (Gaussian levels)
-    band_l = G_l - U_l G_{l+1} U_l^T  (top level: G_top) (Laplacian bands)
-    recon_pyr(levels=l) = V_l band_l V_l^T,  V_l = U_0 U_1 ... U_{l-1}
+    G_0 = X,  G_{l+1} = down(G_l)                      (Gaussian levels)
+    band_l = G_l - up(G_{l+1})  (top level: G_top)     (Laplacian bands)
+    recon_pyr(levels=l) = up(... up(band_l))           (l times, back to full size)
 
-``G_l = A_l X A_l^T`` with ``A_l = D_{l-1} ... D_0``; ``A_l`` and ``V_l`` are
-precomputed per image size. tests/test_criticalband_transform.py checks the
-result against pyrtools itself.
+Two equal ways to compute it, on whole batches, any device:
+- shifted slices: the five taps applied along one axis at a time to the signal
+  reflected about its edge samples (``x[-k] = x[k]``); used for the two finest bands,
+  whose operators are large and almost all zeros as matrices;
+- matrices: along one axis of length n both operations are slices of one matrix
+  ``C_n`` (correlation under reflect1 padding): ``down = C_n[::2, :]``,
+  ``up = C_n[:, ::2]``, so ``G_l = A_l X A_l^T`` and ``recon = V_l band_l V_l^T`` with
+  ``A_l = D_{l-1} ... D_0`` and ``V_l = U_0 ... U_{l-1}`` precomputed per size; used for
+  the coarser bands, where these matrices are small.
+
+tests/test_criticalband_transform.py checks the result against pyrtools itself.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from torch import Tensor
 
 # pyrtools' named filter 'binom5' (normalised to sum sqrt(2)); 1-D and symmetric.
 BINOM5 = np.sqrt(2.0) * np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+_OUTER, _INNER, _CENTRE = (float(v) for v in BINOM5[:3])
+_HALF = len(BINOM5) // 2
 
 
 def pyramid_height(height: int, width: int, filter_size: int = len(BINOM5)) -> int:
@@ -87,6 +93,73 @@ def _factors(height: int, width: int, level: int, levels: int, device: torch.dev
     return _DEVICE_CACHE[key]
 
 
+def _matrix_band(x: Tensor, level: int, levels: int) -> Tensor:
+    h, w = x.shape[-2:]
+    a_h, v_h, d_h, u_h, a_w, v_w, d_w, u_w = _factors(h, w, level, levels, x.device, x.dtype)
+    g = x if level == 0 else a_h @ x @ a_w.mT
+    if level < levels - 1:
+        g = g - u_h @ (d_h @ g @ d_w.mT) @ u_w.mT
+    return g if level == 0 else v_h @ g @ v_w.mT
+
+
+@lru_cache(maxsize=None)
+def _reflected(n: int, device: str) -> Tensor:
+    """Indices of a length-n signal padded by 2 on each side, reflected about its edge samples."""
+    idx = [abs(i) if i < n else 2 * (n - 1) - i for i in range(-_HALF, n + _HALF)]
+    return torch.tensor(idx, device=device)
+
+
+def _along(x: Tensor, dim: int, start: int, length: int, step: int) -> Tensor:
+    index = [slice(None)] * x.ndim
+    index[dim] = slice(start, start + length, step)
+    return x[tuple(index)]
+
+
+def _correlate(x: Tensor, dim: int, step: int) -> Tensor:
+    """binom5 correlation along ``dim`` with reflect1 edges, keeping outputs 0, step, 2*step, ..."""
+    n = x.shape[dim]
+    padded = x.index_select(dim, _reflected(n, str(x.device)))
+    tap = lambda k: _along(padded, dim, k, n, step)  # noqa: E731
+    return _OUTER * (tap(0) + tap(4)) + _INNER * (tap(1) + tap(3)) + _CENTRE * tap(2)
+
+
+def _down(x: Tensor) -> Tensor:
+    return _correlate(_correlate(x, -2, 2), -1, 2)
+
+
+def _up_axis(y: Tensor, dim: int, n: int) -> Tensor:
+    """upConv along ``dim`` to length ``n``: zeros between samples, then the correlation.
+
+    The zeros are not materialised: with z[2j] = y[j] and z[2j+1] = 0 (reflected about
+    z's edge samples, which keeps parity), even outputs are outer * (y[j-1] + y[j+1]) +
+    centre * y[j] and odd ones inner * (y[j] + y[j+1]).
+    """
+    m = y.shape[dim]  # (n + 1) // 2
+    last = m - 1 if n % 2 == 0 else m - 2  # z[n] reflects to z[n-2]: y[m-1] (n even) or y[m-2] (n odd)
+    idx = torch.tensor([1, *range(m), last], device=y.device)
+    p = y.index_select(dim, idx)  # p[j + 1] = y[j]
+    even = _OUTER * (_along(p, dim, 0, m, 1) + _along(p, dim, 2, m, 1)) + _CENTRE * _along(p, dim, 1, m, 1)
+    odd = _INNER * (_along(p, dim, 1, n // 2, 1) + _along(p, dim, 2, n // 2, 1))
+    shape = list(y.shape)
+    shape[dim] = n
+    out = y.new_empty(shape)
+    index = [slice(None)] * y.ndim
+    index[dim] = slice(0, n, 2)
+    out[tuple(index)] = even
+    index[dim] = slice(1, n, 2)
+    out[tuple(index)] = odd
+    return out
+
+
+def _up(x: Tensor, height: int, width: int) -> Tensor:
+    return _up_axis(_up_axis(x, -2, height), -1, width)
+
+
+# The two finest bands are cheapest with shifted slices (their pyramid matrices are large and
+# almost all zeros); coarser bands, and small images, with a few small matrix products.
+_SLICED_LEVELS, _SLICED_MIN_SIZE = 2, 64
+
+
 def band_reconstruction(x: Tensor, level: int) -> Tensor:
     """pyrtools ``LaplacianPyramid(x_i).recon_pyr(levels=level)`` for every image of ``x [B, H, W]``.
 
@@ -99,8 +172,8 @@ def band_reconstruction(x: Tensor, level: int) -> Tensor:
     levels = pyramid_height(h, w)
     if not 0 <= level < levels:
         raise ValueError(f"level {level} is outside 0..{levels - 1} for {h}x{w} images")
-    a_h, v_h, d_h, u_h, a_w, v_w, d_w, u_w = _factors(h, w, level, levels, x.device, x.dtype)
-    g = x if level == 0 else a_h @ x @ a_w.mT
-    if level < levels - 1:
-        g = g - u_h @ (d_h @ g @ d_w.mT) @ u_w.mT
-    return g if level == 0 else v_h @ g @ v_w.mT
+    if level >= _SLICED_LEVELS or min(h, w) < _SLICED_MIN_SIZE or levels == 1:
+        return _matrix_band(x, level, levels)
+    if level == 0:
+        return x - _up(_down(x), h, w)
+    return _up(band_reconstruction(_down(x), level - 1), h, w)  # down(x)'s pyramid is x's from level 1 on

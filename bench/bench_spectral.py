@@ -1,0 +1,62 @@
+"""Spectral benchmark (clean + 22 filtered conditions), suite vs reference approach, same images:
+(a) the data path alone (decode + filter; the model is a global-average-pool + linear head that
+costs next to nothing), (b) end to end with a ResNet-50 (random weights).
+
+python bench/bench_spectral.py [--n_data 64] [--n_model 16] [--model resnet50] [--device cpu] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import common
+import reference_approach as ref
+
+from biasbench.benchmarks.spectral import Spectral
+from biasbench.transforms.spectral import CUTOFFS
+
+PREFIX = "top1_acc/spectral/"
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__)
+    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
+    p.add_argument("--n_model", type=int, default=16, help="images for the end-to-end measurement")
+    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
+    env = common.Env(p.parse_args(argv))
+    try:
+        return _run(env)
+    finally:
+        env.close()
+
+
+def compare(env: common.Env, what: str, n: int, model_name: str, target: float | None) -> bool:
+    """Time the suite's runner and the reference on the spectral benchmark; True when their
+    accuracies agree condition by condition."""
+    args, dev = env.args, env.device
+    val, images = common.val_images(env, n)
+    net = common.model(model_name, dev)
+    conditions = ref.spectral_conditions(val, CUTOFFS)
+    ref_s, ref_acc = common.timed(lambda: ref.run_conditions(net, conditions, batch_size=args.batch_size,
+                                                             num_workers=args.num_workers, device=dev), dev)
+    suite_s, out = common.suite_run(env, [Spectral(images)], {model_name: net})
+    suite_acc = common.top1_of(out, model_name, PREFIX)
+    n_cond = len(conditions)
+    common.row(env, f"{what} ({len(images)} img x {n_cond} cond)", "s", suite_s, ref_s, False, target=target,
+               images_per_s_suite=len(images) * n_cond / suite_s, images_per_s_reference=len(images) * n_cond / ref_s)
+    return suite_acc == ref_acc
+
+
+def _run(env: common.Env) -> int:
+    args = env.args
+    same_data = compare(env, "data path: decode + filter", args.n_data, "head", target=10.0)
+    same_model = compare(env, f"end to end, {args.model}", args.n_model, args.model, target=1.0)
+    common.report(env, "Spectral benchmark: suite vs reference approach (wall time)", notes=[
+        "suite: biasbench.runner.run, one pass (decode once into a fresh decoded-image cache, 22 filters per batch); "
+        "reference: a new ImageFolder + DataLoader per condition, per-image Resize/CenterCrop/ToTensor/filter",
+        f"same top-1 per condition on both sides: data path {'yes' if same_data else 'NO'}, "
+        f"end to end {'yes' if same_model else 'NO'}",
+        "speedup = reference seconds / suite seconds"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
