@@ -54,6 +54,18 @@ def bandpass_filter(x: torch.Tensor, cutoff_freq: float, lowpass: bool = True) -
     return torch.fft.ifft2(torch.fft.ifftshift(fft * mask)).real.clip(0, 1)
 
 
+def bandpass_filter_numpy(x: np.ndarray, cutoff_freq: float, lowpass: bool = True) -> np.ndarray:
+    """The same filter with numpy.fft (float64), as the issue describes the reference; for comparison."""
+    fft = np.fft.fftshift(np.fft.fft2(x), axes=(-2, -1))
+    c = cutoff_freq if lowpass else 1 - cutoff_freq
+    h, w = fft.shape[-2:]
+    cy, cx = h // 2, w // 2
+    ry, rx = int(c * cy), int(c * cx)
+    mask = np.zeros(fft.shape) if lowpass else np.ones(fft.shape)
+    mask[..., cy - ry:cy + ry, cx - rx:cx + rx] = 1 if lowpass else 0
+    return np.clip(np.fft.ifft2(np.fft.ifftshift(fft * mask, axes=(-2, -1))).real, 0, 1)
+
+
 class Bandpass:
     """Picklable per-image transform (DataLoader workers): ``Bandpass(c, lowpass)(tensor)``."""
 
@@ -71,11 +83,13 @@ def _rms(a: np.ndarray) -> float:
 
 
 def critical_band_grey(grey_u8: np.ndarray, band: int | None, sd: float, noise: np.ndarray | None = None,
-                       redraw: Callable[[], float] | None = None) -> np.ndarray:
+                       redraw: Callable[[], float] | None = None, always_loop: bool = False) -> np.ndarray:
     """The reference filter on one PIL-greyscale uint8 image ``[H, W]`` -> float32 ``[H, W]``.
 
     ``noise`` (N(0, sd^2) per pixel) and ``redraw()`` (one N(0, sd^2) value) default to
     ``np.random`` draws, as in the reference; passing them makes the result reproducible.
+    ``always_loop``: run the pixel loop on every image, as the issue describes the reference
+    (same result; for comparison).
     """
     image = grey_u8 / 255.0
     image = (image - image.mean()) * CONTRAST + GREY_MEAN
@@ -89,7 +103,7 @@ def critical_band_grey(grey_u8: np.ndarray, band: int | None, sd: float, noise: 
     recon = pyr.recon_pyr(levels=N_LEVELS - 1 - band)
     band_noise = recon * _rms(pyr.recon_pyr(levels=0)) / _rms(recon)
     noisy = image + band_noise
-    if noisy.min() < 0 or noisy.max() > 1:  # then every pixel is visited in Python
+    if always_loop or noisy.min() < 0 or noisy.max() > 1:  # then every pixel is visited in Python
         for i in range(noisy.shape[0]):
             for j in range(noisy.shape[1]):
                 if not (noisy[i, j] < 0 or noisy[i, j] > 1):
@@ -109,11 +123,12 @@ def critical_band_grey(grey_u8: np.ndarray, band: int | None, sd: float, noise: 
 class CriticalBand:
     """Picklable per-image transform on the cropped PIL image -> HWC float32 array (ToTensor follows)."""
 
-    def __init__(self, band: int | None, sd: float):
-        self.band, self.sd = band, sd
+    def __init__(self, band: int | None, sd: float, always_loop: bool = False):
+        self.band, self.sd, self.always_loop = band, sd, always_loop
 
     def __call__(self, img: Image.Image) -> np.ndarray:
-        grey = critical_band_grey(np.asarray(img.convert("L"), dtype=np.uint8), self.band, self.sd)
+        grey = critical_band_grey(np.asarray(img.convert("L"), dtype=np.uint8), self.band, self.sd,
+                                  always_loop=self.always_loop)
         return np.stack([grey, grey, grey], axis=2)
 
 
