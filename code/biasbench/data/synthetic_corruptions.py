@@ -17,33 +17,13 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, signal
 
+# The real names and C-bar parameters live with the dataset readers; the stand-ins follow them.
+# make_imagenet_c_bar.py names the severity folders "{:.2f}".format(value) (e.g. "2.35", "10.00");
+# the released download names them 1..5.
+from .corruptions import IMAGENET_C as IMAGENET_C_CORRUPTIONS
+from .corruptions import IMAGENET_CBAR as IMAGENET_CBAR_CORRUPTIONS
+from .corruptions import IMAGENET_CBAR_PARAMS
 from .synthetic_images import rng, smooth_field
-
-# SPEC §1: 15 standard corruptions in the usual order, then the 4 extra ones.
-IMAGENET_C_CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-    "speckle_noise", "gaussian_blur", "spatter", "saturate",
-)
-
-# facebookresearch/augmentation-corruption, imagenet_c_bar/imagenet_c_bar.csv: the
-# parameter of each severity 1..5. make_imagenet_c_bar.py names the severity folders
-# "{:.2f}".format(value) (e.g. "2.35", "10.00"); the released download names them 1..5.
-IMAGENET_CBAR_PARAMS: dict[str, tuple[float, ...]] = {
-    "blue_noise_sample": (0.8, 1.6, 2.4, 4.0, 5.6),
-    "brownish_noise": (1.0, 2.0, 3.0, 4.0, 5.0),
-    "caustic_refraction": (2.35, 3.2, 4.9, 6.6, 9.15),
-    "checkerboard_cutout": (2.0, 3.0, 4.0, 5.0, 6.0),
-    "cocentric_sine_waves": (3.0, 5.0, 8.0, 9.0, 10.0),
-    "inverse_sparkles": (1.0, 2.0, 4.0, 9.0, 10.0),
-    "perlin_noise": (4.6, 5.2, 5.8, 7.6, 8.8),
-    "plasma_noise": (4.75, 7.0, 8.5, 9.25, 10.0),
-    "single_frequency_greyscale": (1.0, 1.5, 2.0, 4.5, 5.0),
-    "sparkles": (1.0, 2.0, 3.0, 5.0, 6.0),
-}
-IMAGENET_CBAR_CORRUPTIONS = tuple(IMAGENET_CBAR_PARAMS)
 
 
 def cbar_severity_folder(corruption: str, severity: int) -> str:
