@@ -138,3 +138,21 @@ def test_export_csv(suite, tmp_path, capsys):
         assert rows["pred"].tolist() == d.pred.tolist() and rows["correct"].tolist() == d.correct.tolist()
     assert results_main(["export", "--results", str(store.csv_path), "--out", str(out), "--model", "zz"]) == 2
     assert "no per-image decisions for model 'zz'" in capsys.readouterr().err
+
+
+def test_intervals_of_a_model_from_its_stored_decisions(suite, tmp_path):
+    from biasbench.analysis.image_bootstrap import accuracy_interval, main as ci_main
+
+    store, _ = suite
+    out = tmp_path / "ci.csv"
+    assert ci_main(["--results", str(store.csv_path), "--model", "a", "--n-resamples", "50", "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index("column")
+    logged = store.latest_values("a")
+    assert "top1_acc/imagenet-real" not in table.index  # ReaL counts other labels than the decisions' own
+    for column in ("top1_acc/imagenet", "top1_acc/spectral/LFC/0.5", "top1_acc/PGD-2/eps=0.5/255"):
+        assert table.loc[column, "value"] == pytest.approx(logged[column])
+        assert table.loc[column, "low"] <= logged[column] <= table.loc[column, "high"]
+    (clean,) = [d for (m, b, _, _), d in decisions.latest(store).items() if (m, b) == ("a", "imagenet")]
+    expected = accuracy_interval(clean.correct, n_resamples=50, seed=0)
+    assert (table.loc["top1_acc/imagenet", "low"], table.loc["top1_acc/imagenet", "high"]) == (
+        pytest.approx(expected.low), pytest.approx(expected.high))

@@ -115,3 +115,61 @@ def shape_bias_interval(responses: pd.DataFrame, **kw) -> Interval:
         return {"shape-bias": m[0] / (m[0] + m[1])} if m[0] + m[1] else {}
 
     return paired_bootstrap(np.stack([shape_hit, texture_hit]), statistic, **kw)["shape-bias"]
+
+
+def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.DataFrame:
+    """Intervals of one model's results from its stored decisions: each condition's top-1
+    accuracy (every benchmark but ReaL, whose accuracy counts other labels), and the spectral
+    (LPP/HPP, ratios) and critical-band (bw, cf, pns) summaries when every condition is there.
+    Columns: column, value, low, high, n_resamples."""
+    from ..benchmarks.criticalband import CriticalBand
+    from ..benchmarks.spectral import Spectral
+    from ..results import decisions
+
+    latest = {k: d for k, d in decisions.latest(store, precision).items() if k[0] == model}
+    if not latest:
+        raise ResultsError(f"no per-image decisions of model {model!r} at {precision} in {store.log_dir}")
+    rows: dict[str, Interval] = {}
+    for (_, benchmark, condition, _), d in sorted(latest.items()):
+        columns = [c for c in d.record.values if c.startswith("top1_acc/")]
+        if benchmark != "imagenet-real" and len(columns) == 1:
+            rows[columns[0]] = accuracy_interval(d.correct, **kw)
+    for bench in (Spectral(None), CriticalBand(None)):
+        by_condition = {c: d for (_, b, c, _), d in latest.items() if b == bench.name}
+        if {c.name for c in bench.conditions()} <= set(by_condition):
+            rows |= {k: v for k, v in benchmark_intervals(bench, by_condition, **kw).items() if k.startswith("metric/")}
+    return pd.DataFrame([{"column": k, "value": v.value, "low": v.low, "high": v.high,
+                          "n_resamples": v.n_resamples} for k, v in rows.items()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m biasbench.analysis.image_bootstrap --results CSV --model M --out ci.csv``"""
+    import argparse
+    import sys
+
+    from ..errors import UserError
+    from ..results import ResultsStore
+
+    parser = argparse.ArgumentParser(prog="python -m biasbench.analysis.image_bootstrap", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", required=True, help="results CSV whose log holds per-image decisions")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--n-resamples", type=int, default=N_RESAMPLES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--confidence", type=float, default=CONFIDENCE)
+    parser.add_argument("--out", required=True, help="CSV to write (column,value,low,high,n_resamples)")
+    args = parser.parse_args(argv)
+    try:
+        table = model_intervals(ResultsStore(args.results), args.model, precision=args.precision,
+                                n_resamples=args.n_resamples, seed=args.seed, confidence=args.confidence)
+        table.to_csv(args.out, index=False)
+    except (UserError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {len(table)} intervals of {args.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
