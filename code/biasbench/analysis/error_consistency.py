@@ -15,10 +15,11 @@ tables (the toolbox's ``raw-data/<dataset>/<dataset>_subject-NN_session_1.csv`` 
 model's table written with ``--responses-dir``), trials matched by stimulus (the last
 ``_`` field of the image name, so the toolbox's per-subject trial prefixes do not matter),
 per subject and condition; a human's ``na`` answer counts as an error, as in the toolbox.
+The human tables are downloaded on first use (``data.human_responses``).
 README, "Error consistency".
 
     python -m biasbench.analysis.error_consistency --results raw-data/benchmark.csv --out ec.csv
-    python -m biasbench.analysis.error_consistency --model-responses DIR --humans RAW-DATA --out ec-humans.csv
+    python -m biasbench.analysis.error_consistency --model-responses DIR [--humans RAW-DATA] --out ec-humans.csv
 """
 
 from __future__ import annotations
@@ -128,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--model-responses", metavar="DIR",
                         help="model response tables (--responses-dir of a model-vs-human run): vs humans")
-    parser.add_argument("--humans", metavar="DIR", help="the toolbox's raw-data folder with the human tables")
+    parser.add_argument("--humans", metavar="DIR", help="the toolbox's raw-data folder with the human tables "
+                        "(default: downloaded on first use into <cache-dir>/model-vs-human/human-raw-data)")
+    parser.add_argument("--cache-dir", help="download cache (default: $BIASBENCH_CACHE)")
+    parser.add_argument("--offline", action="store_true", help="never download")
     parser.add_argument("--out", required=True, help="CSV to write")
     args = parser.parse_args(argv)
     try:
@@ -136,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
             from ..results import ResultsStore, decisions
 
             table = between_models(decisions.latest(ResultsStore(args.results), args.precision))
-        elif args.model_responses and args.humans:
+        elif args.model_responses:
+            humans_dir = args.humans
+            if humans_dir is None:
+                from ..data import model_vs_human as mvh
+                from ..data.human_responses import ensure_human_responses
+                from ..paths import offline
+
+                humans_dir = ensure_human_responses(mvh.cache_root(args.cache_dir), offline=args.offline or offline())
             frames = []
             for dataset_dir in sorted(p for p in Path(args.model_responses).iterdir() if p.is_dir()):
-                humans = human_tables(args.humans, dataset_dir.name)
+                humans = human_tables(humans_dir, dataset_dir.name)
                 for f in sorted(dataset_dir.glob("*.csv")):
                     model = read_responses(f)
                     frame = versus_humans(model, humans, name=f.name)
@@ -148,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ResultsError(f"no response tables in {args.model_responses}/<dataset>/")
             table = pd.concat(frames, ignore_index=True)
         else:
-            parser.error("give --results, or --model-responses with --humans")
+            parser.error("give --results (model pairs) or --model-responses (vs humans)")
         table.to_csv(args.out, index=False)
     except (UserError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
