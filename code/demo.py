@@ -43,9 +43,26 @@ def main() -> int:
                      description="demo", require_data=False)
     if status == 0:
         status = run_cli(["adversarial"], common + ["--n_samples", "19"], description="demo PGD")
+    if status == 0:
+        _per_image_demo(out / "benchmark.csv", f"file://{model}")
     verdict = "finished" if status == 0 else "FAILED (see the error above)"
     print(f"\ndemo {verdict} in {time.time() - start:.0f} s; results table: {(out / 'benchmark.csv').resolve()}")
     return status
+
+
+def _per_image_demo(results: Path, model: str) -> None:
+    """What the stored per-image decisions give: confidence intervals over images."""
+    from biasbench.analysis.image_bootstrap import model_intervals
+    from biasbench.results import ResultsStore, decisions
+
+    store = ResultsStore(results)
+    latest = decisions.latest(store)
+    print(f"\nper-image decisions of {len(latest)} conditions in {store.log_dir / decisions.FOLDER}/")
+    ci = model_intervals(store, model, n_resamples=200).set_index("column")
+    for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw"):
+        if column in ci.index:
+            row = ci.loc[column]
+            print(f"  {column} = {row.value:.3f}  95% CI over images [{row.low:.3f}, {row.high:.3f}]")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from biasbench.data.decoded_cache import DecodedCache
 from biasbench.data.imagelist import decode
 from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import UserError
-from biasbench.results import ResultsStore, ResultsWarning
+from biasbench.results import ResultsStore, ResultsWarning, decisions
 from biasbench.runner import RunOptions, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,6 +133,9 @@ def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, set
         assert len(torn) <= 1  # at most the line being written when the kill came, and it is skipped
         for r in records:  # nothing partial, nothing different: every record equals the reference one
             assert r.values == by_cell[(r.model, r.benchmark, r.condition)], (what, r.condition)
+            # and its per-image decisions are on disk, whole (read() checks the SHA-256 the line holds)
+            if r.benchmark == "imagenet":
+                assert decisions.read(killed / "benchmark.log", r).accuracy() == r.values["top1_acc/imagenet"]
     assert kills >= 2
 
     final = subprocess.run(_cmd(root, models, killed), env=fake_zoo.subprocess_env(), capture_output=True, text=True)
@@ -140,6 +143,11 @@ def test_killed_runs_resume_to_the_numbers_of_an_uninterrupted_run(tmp_path, set
     assert (killed / "benchmark.csv").read_bytes() == (clean / "benchmark.csv").read_bytes()
     records, _ = _records(killed)
     assert {(r.model, r.benchmark, r.condition) for r in records} == set(by_cell)
+    ours = decisions.latest(ResultsStore(killed / "benchmark.csv"))
+    theirs = decisions.latest(ResultsStore(clean / "benchmark.csv"))
+    assert ours.keys() == theirs.keys() and len(ours) == len(by_cell)
+    for key, d in ours.items():  # orphans of killed attempts are ignored; the decisions are the same
+        assert np.array_equal(d.pred, theirs[key].pred) and np.array_equal(d.index, theirs[key].index)
     pixels = DecodedCache(val, killed / "cache")
     assert pixels.complete()
     direct = np.stack([decode(val.path(i), val.preprocess).numpy() for i in range(len(val))])

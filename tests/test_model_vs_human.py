@@ -24,7 +24,7 @@ from biasbench.data.synthetic import write_datasets
 from biasbench.errors import ConfigError, DatasetError
 from biasbench.metrics.shape_bias import read_responses, shape_bias
 from biasbench.metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
-from biasbench.results import ResultsStore
+from biasbench.results import ResultsStore, decisions
 from biasbench.runner import RunOptions, run
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=64)
@@ -242,6 +242,11 @@ def test_reproduces_the_toolbox_response_files(reference_dir, tmp_path):
     assert out["shape-bias"] == pytest.approx(169 / 789)
     assert out["top1_acc/cue-conflict"] == pytest.approx(18.203125)
     assert out["top1_acc/stylized"] == pytest.approx(37.125)  # the paper's tv_resnet50 value as well
+    stored = ResultsStore(tmp_path / "b.csv")
+    for d in decisions.latest(stored).values():  # the 16-class decisions stored beside the log
+        assert d.space == "16-class" and d.accuracy() == pytest.approx(out[f"top1_acc/{d.record.condition}"], abs=1e-12)
+        answers = pd.read_csv(files[d.record.condition])["object_response"]
+        assert sorted(CATEGORIES[p] for p in d.pred) == sorted(answers)
     for name, csv in files.items():
         assert (tmp_path / "raw-data" / name / csv.name).read_bytes() == csv.read_bytes()
 

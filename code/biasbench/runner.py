@@ -26,7 +26,7 @@ from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import UnreadableCounter, batches
 from .errors import ConfigError, UserError
-from .results import Record, ResultsStore
+from .results import Record, ResultsStore, decisions
 
 log = logging.getLogger("biasbench")
 
@@ -166,7 +166,9 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
         for fp, works in passes.items():
             works = [w for w in works if set(w.models) & set(chunk)]
             if works:
-                records = _one_pass(works, loaded, device, autocast, opts)
+                # Each record's per-image decisions are on disk before the log line naming them.
+                records = [record if per_image is None else decisions.write(store.log_dir, record, *per_image)
+                           for record, per_image in _one_pass(works, loaded, device, autocast, opts)]
                 store.append(records)
                 for r in records:
                     written[r.model].update(r.values)
@@ -193,8 +195,9 @@ def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store:
 
 
 def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: torch.device, autocast,
-              opts: RunOptions) -> list[Record]:
-    """Feed every image of one list once through every (condition, model) of ``works``."""
+              opts: RunOptions) -> list[tuple[Record, tuple | None]]:
+    """Feed every image of one list once through every (condition, model) of ``works``; returns each
+    record with its accumulator's per-image decisions (None if it keeps none)."""
     images = works[0].condition.images
     batch_size = opts.batch_size
     while True:
@@ -209,7 +212,8 @@ def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: to
             log.warning("CUDA out of memory: restarting this pass with batch size %d", batch_size)
 
 
-def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOptions, batch_size: int) -> list[Record]:
+def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOptions,
+             batch_size: int) -> list[tuple[Record, tuple | None]]:
     acc = {(id(w), m): w.condition.metric() for w in works for m in w.models if m in models}
     by_key: dict[str, list[_Work]] = defaultdict(list)
     for w in works:
@@ -263,14 +267,16 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
         for m in w.models:
             if m not in models:
                 continue
-            result = acc[(id(w), m)].result()
-            records.append(Record(
+            accumulator = acc[(id(w), m)]
+            result = accumulator.result()
+            per_image = accumulator.per_image() if hasattr(accumulator, "per_image") else None
+            records.append((Record(
                 model=m, benchmark=w.benchmark.name, condition=w.condition.name,
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed, precision=opts.precision,
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **w.condition.info},
-            ))
+            ), per_image))
     return records
 
 

@@ -70,6 +70,11 @@ class SixteenClassDecisions:
         top5 = 100.0 * float(self.hit5[seen].mean()) if n else None
         return {"n": n, "top1": top1, "top5": top5, "decisions": self.decision.tolist()}
 
+    def per_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """(index, 16-class decision, category, "16-class") of every read image."""
+        index = np.flatnonzero(self.decision >= 0)
+        return index, self.decision[index], self.truth[index], "16-class"
+
 
 def ood_column(dataset: str) -> str:
     """The column that enters ``top1_acc/ood_mean`` for ``dataset``."""

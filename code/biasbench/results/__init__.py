@@ -7,7 +7,8 @@ append-only log (one shard per writing process); ``benchmark.csv`` is derived fr
     store.write_csv()
 """
 
+from biasbench.results import decisions
 from biasbench.results.record import Record, code_version
 from biasbench.results.store import DEFAULT_CSV, ResultsStore, ResultsWarning
 
-__all__ = ["DEFAULT_CSV", "Record", "ResultsStore", "ResultsWarning", "code_version"]
+__all__ = ["DEFAULT_CSV", "decisions", "Record", "ResultsStore", "ResultsWarning", "code_version"]

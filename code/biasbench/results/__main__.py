@@ -1,4 +1,5 @@
-"""``python -m biasbench.results rebuild|show``: re-derive the results table, or look into the log."""
+"""``python -m biasbench.results rebuild|show|export``: re-derive the results table, look into the log,
+or export the per-image decisions stored beside it (README, "Per-image decisions")."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import warnings
 
 from biasbench.errors import ResultsError, UserError
+from biasbench.results import decisions
 from biasbench.results.store import DEFAULT_CSV, ResultsStore
 
 
@@ -47,13 +49,38 @@ def _show(store: ResultsStore, model: str | None) -> None:
         print(f"  {column} = {value!r}")
 
 
+def _export(store: ResultsStore, out: str, model: str | None, precision: str) -> None:
+    """One CSV row per (record, image): the newest decisions of every cell at ``precision``."""
+    import pandas as pd
+
+    chosen = [d for (m, *_), d in decisions.latest(store, precision).items() if model in (None, m)]
+    if not chosen:
+        raise ResultsError(f"no per-image decisions for model {model!r} at {precision} in {store.log_dir}"
+                           if model else f"no per-image decisions at {precision} in {store.log_dir}")
+    frames = [pd.DataFrame({"model": d.record.model, "benchmark": d.record.benchmark,
+                            "condition": d.record.condition, "fingerprint": d.record.fingerprint,
+                            "space": d.space, "image": d.index, "pred": d.pred, "label": d.label,
+                            "correct": d.correct}) for d in chosen]
+    table = pd.concat(frames, ignore_index=True)
+    try:
+        table.to_csv(out, index=False)
+    except OSError as err:
+        raise ResultsError(f"cannot write {out}: {err.strerror or err}") from None
+    print(f"wrote {out}: {len(table)} decisions of {table['model'].nunique()} model(s) in {len(chosen)} records")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m biasbench.results", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild", help="re-derive the results CSV from its log")
     show = commands.add_parser("show", help="list models (or one model's records and latest values)")
     show.add_argument("--model", help="show this model's records and its newest value per column")
-    for sub in (rebuild, show):
+    export = commands.add_parser("export", help="write the stored per-image decisions as one CSV "
+                                 "(model,benchmark,condition,fingerprint,space,image,pred,label,correct)")
+    export.add_argument("--out", required=True, help="CSV file to write (.csv.gz compresses)")
+    export.add_argument("--model", help="only this model")
+    export.add_argument("--precision", default="fp32", help="results of this precision (default fp32)")
+    for sub in (rebuild, show, export):
         sub.add_argument("--results", default=DEFAULT_CSV, help=f"results CSV (default {DEFAULT_CSV})")
         sub.add_argument("--log-dir", help="results log folder (default: <CSV stem>.log beside the CSV)")
     args = parser.parse_args(argv)
@@ -64,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             store = ResultsStore(args.results, args.log_dir)
             if args.command == "rebuild":
                 _rebuild(store)
+            elif args.command == "export":
+                _export(store, args.out, args.model, args.precision)
             else:
                 _show(store, args.model)
         except UserError as err:
