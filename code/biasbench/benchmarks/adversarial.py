@@ -42,6 +42,7 @@ class _Projected:
 
 class Adversarial(Benchmark):
     name = "adversarial"
+    seeded = True
 
     def __init__(self, images, *, eps=(LOW_EPS,), pgd=True, fgsm_=False, aa=False, steps=40,
                  step_size=2 / 255, seed=0):
