@@ -25,12 +25,26 @@ MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.m
 
 
 def str2bool(text: str) -> bool:
+    """The reference scripts' string booleans (yes/true/t/y/1, no/false/f/n/0, any case), plus on/off."""
     low = str(text).lower()
-    if low in ("1", "true", "yes", "y", "on"):
+    if low in ("1", "true", "t", "yes", "y", "on"):
         return True
-    if low in ("0", "false", "no", "n", "off"):
+    if low in ("0", "false", "f", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def bool_flag(add, *names: str, help: str) -> None:
+    """A boolean flag taken bare (``--pgd``) or with the reference's string value (``--pgd True``)."""
+    add(*names, type=str2bool, nargs="?", const=True, default=False, metavar="BOOL", help=help)
+
+
+# Every flag of the reference scripts (README "Running on real data"). A script that does not use one
+# still accepts it, so the authors' command lines run unchanged, and says it has no effect there.
+REFERENCE_FLAGS = ("--model", "--device", "--batch_size", "--imagenet", "--dataset_path", "--num_workers",
+                   "--wandb", "--wandb_resume", "--seed", "--n_samples", "--fgsm", "--pgd", "--aa", "--eps",
+                   "--corruptions", "--severities")
+REFERENCE_BOOLEANS = ("--wandb", "--wandb_resume", "--fgsm", "--pgd", "--aa")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -100,7 +114,9 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
     p.add_argument("--offline", action="store_true", help="never touch the network; fail naming missing files")
     p.add_argument("--trust-checkpoint", "--trust_checkpoint", action="store_true",
                    help="allow checkpoints whose pickles hold objects beyond the safe allow-list")
-    p.add_argument("--wandb", action="store_true", help="also log results to Weights & Biases (pip install wandb)")
+    bool_flag(p.add_argument, "--wandb", help="also log results to Weights & Biases (pip install wandb)")
+    bool_flag(p.add_argument, "--wandb_resume", "--wandb-resume",
+              help="accepted for the reference's command lines; each model's values are logged as a new W&B run")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--decoded-cache-readonly", "--decoded_cache_readonly", action="store_true",
                    help="use the decoded cache only when it is complete and never write it (for jobs on several "
@@ -135,6 +151,12 @@ def make_parser(benchmarks: Sequence[str], description: str = "", *, require_dat
         target = parser._option_string_actions[flag]
         parser.add_argument(alias, dest=target.dest, metavar=target.metavar, default=argparse.SUPPRESS,
                             help=f"same as {flag}")
+    for flag in REFERENCE_FLAGS:
+        if flag not in parser._option_string_actions:
+            kind = dict(type=str2bool, nargs="?", const=True) if flag in REFERENCE_BOOLEANS else {}
+            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind,
+                                help="a reference-script flag that has no effect in this script (accepted so its "
+                                     "command lines run unchanged)")
     if not require_data:
         parser.add_argument("--benchmarks", default=None,
                             help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")
@@ -147,6 +169,10 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = make_parser(benchmarks, description, require_data=require_data, aliases=aliases)
     args = parser.parse_args(argv)
+    for name, value in sorted(vars(args).items()):
+        if name.startswith("unused_") and value not in (None, False):
+            log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",
+                     name[len("unused_"):])
     try:
         return execute(args, flags, benchmarks, require_data)
     except UserError as e:
