@@ -192,3 +192,55 @@ def test_conditions_without_a_key_get_their_own_transform(tmp_path, val):
 class _Zero(torch.nn.Module):
     def forward(self, x):
         return x * 0.0
+
+
+# ---------------------------------------------------------------- progress counts work
+
+
+class _CleanAndAttack(Benchmark):
+    name = "clean_and_attack"
+
+    def __init__(self, images):
+        self.images = images
+
+    def conditions(self):
+        return [Condition("clean", self.images),
+                Condition("PGD-2", self.images, attack=lambda m, x, y, i: x, info={"attack": "PGD-2"})]
+
+    def columns(self, condition, result):
+        return {f"top1_acc/{condition.name}": result["top1"]}
+
+
+def test_progress_counts_images_x_conditions_x_models_with_attacks_by_steps(tmp_path, val, monkeypatch):
+    import biasbench.runner as runner
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, **kw):
+            self.total, self.n, self.updates, self.postfix = total, 0, [], ""
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, k):
+            self.n += k
+            self.updates.append(k)
+
+        def set_postfix_str(self, text):
+            self.postfix = text
+
+    monkeypatch.setattr(runner, "tqdm", Bar)
+    net = TinyNet(0)
+    run([_CleanAndAttack(val)], ["a", "b"], ResultsStore(tmp_path / "p.csv"),
+        RunOptions(**{**OPTS, "progress": True, "batch_size": 8}), load=_loader(net))
+    (bar,) = bars
+    n = len(val)  # 15 images: batches of 8 and 7
+    per_image = 2 * (1 + (1 + 3 * 2))  # 2 models x (clean + PGD-2: a forward and 2 steps of ~3 forwards)
+    assert bar.total == n * per_image and bar.n == bar.total
+    assert bar.updates[:4] == [8, 8, 8 * 7, 8 * 7]  # moves after each (condition, model) within the first batch
+    assert bar.postfix.startswith(f"{n}/{n} img, ") and bar.postfix.endswith(" img/s")

@@ -230,10 +230,17 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     for w in works:
         by_key[w.condition.transform_key].append(w)
     unreadable = UnreadableCounter()
-    n_evals = len(acc)
+    # The bar counts work, not images: image x (condition, model) evaluations, an attack weighted by its
+    # forward-pass equivalents (PGD-40: 121), so it moves within a batch and its rate and ETA mean something.
+    from .sweep.plan import forward_equivalents  # the sweep's cost model (imported here: sweep imports the runner)
+
+    cost = {id(w): forward_equivalents(w.condition) for w in works}
+    per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     start = time.perf_counter()
-    with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
+    done_images = 0
+    with tqdm(total=round(len(images) * per_image), unit="eval", unit_scale=True, desc=desc,
+              disable=not opts.progress, dynamic_ncols=True) as bar:
         cache = (DecodedCache(images, opts.decoded_cache)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
         if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
@@ -267,8 +274,10 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                                 f"(condition {w.condition.name}, precision {opts.precision}); "
                                 "try --precision fp32 or check the checkpoint")
                         acc[(id(w), m)].update(logits, y, idx, valid)
-            bar.update(len(idx))
-            bar.set_postfix_str(f"{n_evals} evals/img")
+                        bar.update(round(len(idx) * cost[id(w)]))
+            done_images += len(idx)
+            bar.set_postfix_str(f"{done_images}/{len(images)} img, "
+                                f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")
     seconds = time.perf_counter() - start
     if unreadable.files:
         log.warning("%d unreadable file(s) left out of %s, e.g. %s", len(unreadable.files), images.name,
