@@ -69,3 +69,19 @@ def test_a_bad_boolean_is_one_line_naming_the_flag(monkeypatch, capsys):
         runpy.run_path(str(CODE / "eval_imagenet_adv.py"), run_name="__main__")
     err = capsys.readouterr().err
     assert done.value.code == 2 and "--pgd" in err and "'maybe'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_ends_with_a_short_summary(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from biasbench.results import ResultsStore
+
+    written = {"m": {"top1_acc/imagenet": 76.13, "top1_acc/PGD-40/low": 18.3, "shape-bias": 0.21,
+                     **{f"top1_acc/spectral/LFC/{c}": 1.0 for c in range(20)}}}
+    store = ResultsStore(tmp_path / "benchmark.csv")
+    biasbench.cli._report(written, store, SimpleNamespace(wandb=False), 12.4)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == ("m: top1_acc/imagenet = 76.13, top1_acc/PGD-40/low = 18.3, shape-bias = 0.21 "
+                        "(+20 more column(s) in the table)")
+    assert lines[1].startswith("done in 12 s; full table: ") and str((tmp_path / "benchmark.csv").resolve()) in lines[1]
+    assert len(lines) == 2

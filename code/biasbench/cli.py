@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -207,6 +208,7 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     from . import zoo
     from .results import ResultsStore
 
+    start = time.perf_counter()
     models = zoo.resolve_models(args.model)  # a misspelt name is found before any dataset is read
     built = build_benchmarks(args, flags, names, require_data)
     opts = run_options(args)
@@ -214,7 +216,7 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
                    trust_checkpoint=args.trust_checkpoint)
     written = run(built, models, store, opts, load=load, shard=args.shard)
-    _report(written, store, args)
+    _report(written, store, args, time.perf_counter() - start)
     return 0
 
 
@@ -267,11 +269,23 @@ def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):
     return zoo.load_model(name, device, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
 
 
-def _report(written: dict[str, dict[str, float]], store, args) -> None:
+def headline_columns() -> list[str]:
+    """The paper's headline columns: the generalization aggregates' inputs and the bias scores."""
+    from .analysis.aggregates import AGGREGATES
+
+    biases = ["shape-bias", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm",
+              "metric/criticalband/cf_norm", "metric/criticalband/pns_norm"]
+    return [c for cols in AGGREGATES.values() for c in cols] + biases
+
+
+def _report(written: dict[str, dict[str, float]], store, args, seconds: float | None = None) -> None:
+    """A short summary: each model's headline columns written by this run, where the full table is, the time."""
+    headline = headline_columns()
     for model, values in written.items():
-        print(f"{model}:")
-        for col in sorted(values):
-            print(f"  {col} = {values[col]:.4f}")
+        shown = [c for c in headline if c in values]
+        more = len(values) - len(shown)
+        print(f"{model}: " + (", ".join(f"{c} = {values[c]:.4g}" for c in shown) or "no headline column")
+              + (f" (+{more} more column(s) in the table)" if more else ""))
     if args.wandb:
         try:
             import wandb
@@ -280,4 +294,6 @@ def _report(written: dict[str, dict[str, float]], store, args) -> None:
         for model, values in written.items():
             with wandb.init(project="biasbench", name=model, config=vars(args) | {"model": model}, reinit=True) as r:
                 r.log(values)
-    print(f"results: {Path(store.csv_path).resolve()}")
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    print(f"done{took}; full table: {Path(store.csv_path).resolve()} "
+          f"(`python -m biasbench.results show --results {store.csv_path}` lists every model and setup)")
