@@ -239,7 +239,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     start = time.perf_counter()
     done_images = 0
-    with tqdm(total=round(len(images) * per_image), unit="eval", unit_scale=True, desc=desc,
+    with tqdm(total=round(len(images) * per_image), unit="eval", desc=desc,
               disable=not opts.progress, dynamic_ncols=True) as bar:
         cache = (DecodedCache(images, opts.decoded_cache)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
