@@ -246,7 +246,8 @@ def run_options(args) -> RunOptions:
     """The runner's options from parsed flags."""
     return RunOptions(
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
-        channels_last=args.channels_last, compile=args.compile, seed=args.seed, n_samples=args.n_samples, overwrite=args.overwrite,
+        channels_last=args.channels_last, compile=args.compile, seed=args.seed, n_samples=args.n_samples,
+        overwrite=args.overwrite,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
         decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
         write_csv=args.write_csv,

@@ -45,7 +45,8 @@ def _show(store: ResultsStore, model: str | None) -> None:
     for r in mine:
         seed = "-" if r.seed is None else r.seed
         print(f"{r.time[:19]}  {r.benchmark}  {r.condition}  n={r.n_images}  fp={r.fingerprint[:12]}  "
-              f"{r.precision}  seed={seed}  setup={Setup.of_record(r).label() or 'reference'}  {r.code_version}  {r.host}  values={len(r.values)}")
+              f"{r.precision}  seed={seed}  setup={Setup.of_record(r).label() or 'reference'}  "
+              f"{r.code_version}  {r.host}  values={len(r.values)}")
     for label, recs in sorted(store.setups(model).items()):
         setup = Setup.of_record(recs[0])
         print(f"latest values of {model}, setup {label or 'reference'} (row {setup.row(model)}):")
