@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "($BIASBENCH_CACHE/paper/benchmark.csv); our values win where both tables have one")
     p.add_argument("--highlight", default=None, metavar="MODEL[,MODEL]",
                    help="models to draw on top of the paper's 48 and rank among them (e.g. your checkpoint)")
+    p.add_argument("--setup", default="", metavar="LABEL",
+                   help="analyse the rows of this setup (e.g. bf16, n_samples=1000: the <model>@LABEL rows of the "
+                        "results table) instead of the reference setup's (fp32, every image, seed 0)")
     p.add_argument("--out", default="analysis-out", help="output folder")
     p.add_argument("--no-figures", "--no_figures", dest="figures", action="store_false",
                    help="only the tables and the summary")
@@ -36,7 +39,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         table, provenance, sources = load_results(args.results, args.paper_results, cache_dir=args.cache_dir,
-                                                  offline=True if args.offline else None)
+                                                  offline=True if args.offline else None, setup=args.setup)
         result = analyze(table, provenance, parse_highlights(args.highlight), sources)
         written = write_outputs(result, args.out, figures=args.figures)
     except UserError as e:

@@ -317,17 +317,25 @@ def test_robust_accuracy_counts():
             robust_accuracy(correct, n)
 
 
+def test_corrected_reference_accuracy_hand_computed():
+    # tv_resnet50's 18.390 % = (correct + 48) / 50,048 -> correct = 9,156 -> 9,156 / 50,000 = 18.312 %.
+    assert corrected_reference_accuracy(9_204 / 500.48) == pytest.approx(18.312, abs=1e-9)
+    assert corrected_reference_accuracy(18.390) == pytest.approx(18.312, abs=5e-4)  # as printed, 3 decimals
+    assert corrected_reference_accuracy(48 / 500.48) == pytest.approx(0.0, abs=1e-12)  # fully broken
+    assert corrected_reference_accuracy(100.0) == pytest.approx(100.0)  # 50,000 + 48 of 50,048
+    assert math.isnan(corrected_reference_accuracy(float("nan")))
+
+
 def test_reference_pgd_values_are_counts_over_50048(reference_dir):
     with open(reference_dir / "paper" / "benchmark.csv", newline="") as f:
         values = [float(r["top1_acc/PGD-40/low"]) for r in csv.DictReader(f) if r["top1_acc/PGD-40/low"]]
     assert len(values) >= 48
     for v in values:
-        count = v * 50_048 / 100
-        assert abs(count - round(count)) < 1e-6  # the paper's numbers are counts / 50,048
+        count = v * 50_048 / 100  # the reference's (correct + 48)
+        assert abs(count - round(count)) < 1e-6 and round(count) >= 48
         fixed = corrected_reference_accuracy(v)
-        assert fixed * 50_000 / 100 == pytest.approx(round(count), abs=1e-6)
-        assert fixed > v or v == 0
-    assert math.isnan(corrected_reference_accuracy(float("nan")))
+        assert fixed * 50_000 / 100 == pytest.approx(round(count) - 48, abs=1e-6)
+        assert fixed <= v
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

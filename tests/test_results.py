@@ -52,7 +52,7 @@ def test_round_trip_full_precision_and_newest_wins(tmp_path):
     store = ResultsStore(csv_path)
     tricky = {"a/third": 1 / 3, "b/sum": 0.1 + 0.2, "c/tiny": 5e-324, "d/big": 1.7976931348623157e308,
               "e/neg": -123456.78901234567}
-    store.append([rec("m1", values=tricky, seed=0, precision="bf16", extra={"note": "x"})])
+    store.append([rec("m1", values=tricky, seed=0, precision="fp32", extra={"note": "x"})])
     store.append([rec("m2", "spectral", "lowpass/0.1", {"metric/bandpass/LFC/0.1": 0.25})])
     # Same column again for m1, newer: must win; then one stamped older, appended later: must not win.
     store.append([rec("m1", condition="clean", values={"a/third": 2 / 3})])
@@ -61,7 +61,7 @@ def test_round_trip_full_precision_and_newest_wins(tmp_path):
     records = store.records()
     assert len(records) == 4
     assert records[0].values == {"a/third": 99.0}  # oldest first, by time stamp
-    assert records[1].values == tricky and records[1].seed == 0 and records[1].precision == "bf16"
+    assert records[1].values == tricky and records[1].seed == 0 and records[1].precision == "fp32"
     assert records[1].extra == {"note": "x"} and records[1].n_images == 10
     assert records[1].code_version == code_version()
     assert ResultsStore(csv_path).records() == records  # a fresh reader sees the same
@@ -380,8 +380,9 @@ def test_cli_rebuild_and_show(tmp_path, capsys):
     store = ResultsStore(csv_path)
     store.append([rec("m", values={"top1_acc/imagenet": 0.1 + 0.2}, seed=7), rec("n", values={"y": 2.0})])
     assert main(["rebuild", "--results", str(csv_path)]) == 0
-    assert "2 models x 2 columns from 2 records" in capsys.readouterr().out
-    assert read_csv_exact(csv_path)[1] == {"m": {"top1_acc/imagenet": 0.1 + 0.2}, "n": {"y": 2.0}}
+    assert "2 rows (models x setups) x 2 columns from 2 records" in capsys.readouterr().out
+    # seed 7 is not the reference setup's: its row names the setup (README "Results")
+    assert read_csv_exact(csv_path)[1] == {"m@seed=7": {"top1_acc/imagenet": 0.1 + 0.2}, "n": {"y": 2.0}}
 
     assert main(["show", "--results", str(csv_path), "--model", "m"]) == 0
     out = capsys.readouterr().out

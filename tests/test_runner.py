@@ -101,7 +101,7 @@ class _Brightness(Benchmark):
         self.images = images
 
     def conditions(self):
-        return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s, transform_key=f"scale/{s}")
+        return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s)
                 for s in (0.25, 0.5, 0.75, 1.0)]
 
     def columns(self, condition, result):

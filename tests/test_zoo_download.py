@@ -237,6 +237,7 @@ def test_hf_download(monkeypatch, cache):
     monkeypatch.setattr(download, "BACKOFF_S", 0.0)
     fake = FakeHub(checkpoint_bytes(7), fail_first=OSError("connection reset"))
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
     src = Source("hf", "madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")
     got = fetch(src, cache_dir=cache, offline=False, progress=False)
     assert fake.calls == [("madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")] * 2  # retried once
@@ -249,6 +250,7 @@ def test_hf_download(monkeypatch, cache):
 def test_timm_tag_downloads_its_safetensors(monkeypatch, cache):
     fake = FakeHub(b"\x10\x00\x00\x00\x00\x00\x00\x00{}" + b" " * 14)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
     got = fetch(Source("timm", "resnet50.a1_in1k"), cache_dir=cache, offline=False, progress=False)
     assert fake.calls == [("timm/resnet50.a1_in1k", "model.safetensors")]
     assert got.path == cache / "checkpoints" / "hf/timm/resnet50.a1_in1k/model.safetensors"
@@ -264,6 +266,7 @@ def test_hf_missing_repo_fails_without_retry(monkeypatch, cache):
     fake = FakeHub(b"", fail_first=RepositoryNotFoundError("404 Client Error: Repository Not Found",
                                                            response=Response()))
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
     with pytest.raises(ModelError, match="RepositoryNotFoundError"):
         fetch(Source("hf", "someone/nothing", "x.pth"), cache_dir=cache, offline=False, progress=False)
     assert len(fake.calls) == 1
@@ -330,3 +333,52 @@ def test_lock_file_is_safe_under_concurrent_processes(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     files = json.loads((tmp_path / LOCK_NAME).read_text())["files"]
     assert len(files) == 75 and files["w2/f24"]["sha256"] == f"02{24:062d}"
+
+
+# ---------------------------------------------------------------- no network: one line, at once
+
+
+def _refused_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connecting is refused
+    return port
+
+
+@pytest.mark.parametrize("host", ["refused", "unresolvable"])
+def test_no_network_stops_at_once_with_one_line(monkeypatch, cache, host):
+    import time
+
+    monkeypatch.setattr(download, "BACKOFF_S", 5.0)  # a retry would show in the time taken
+    url = (f"http://127.0.0.1:{_refused_port()}/w.pth" if host == "refused"
+           else "http://no-such-host.invalid/w.pth")
+    start = time.perf_counter()
+    with pytest.raises(ModelError) as err:
+        fetch(Source("url", url), cache_dir=cache, offline=False, progress=False, model="mine")
+    assert time.perf_counter() - start < 3
+    text = str(err.value)
+    assert "\n" not in text and url in text and "code/prefetch.py --models mine" in text and "--offline" in text
+    assert ("connection refused" if host == "refused" else "name does not resolve") in text
+    assert str(cache / "checkpoints") in text
+
+
+def test_hub_unreachable_stops_before_the_libraries_own_retries(monkeypatch, cache, capsys):
+    import time
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{_refused_port()}")
+    start = time.perf_counter()
+    with pytest.raises(ModelError) as err:
+        fetch(Source("timm", "resnet50.a1_in1k"), cache_dir=cache, offline=False, progress=False, model="m")
+    assert time.perf_counter() - start < 3  # huggingface_hub alone retries 5 times over ~23 s
+    assert "connection refused" in str(err.value) and "--offline" in str(err.value)
+    assert "Retry" not in capsys.readouterr().err
+
+
+def test_transient_errors_are_still_retried(server, cache):
+    server.status["/flaky.pth"] = 502
+    with pytest.raises(ModelError, match=f"after {download.RETRIES} attempts"):
+        fetch(Source("url", server.url("/flaky.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(server.requests) == download.RETRIES

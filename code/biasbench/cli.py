@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,12 +26,26 @@ MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.m
 
 
 def str2bool(text: str) -> bool:
+    """The reference scripts' string booleans (yes/true/t/y/1, no/false/f/n/0, any case), plus on/off."""
     low = str(text).lower()
-    if low in ("1", "true", "yes", "y", "on"):
+    if low in ("1", "true", "t", "yes", "y", "on"):
         return True
-    if low in ("0", "false", "no", "n", "off"):
+    if low in ("0", "false", "f", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def bool_flag(add, *names: str, help: str) -> None:
+    """A boolean flag taken bare (``--pgd``) or with the reference's string value (``--pgd True``)."""
+    add(*names, type=str2bool, nargs="?", const=True, default=False, metavar="BOOL", help=help)
+
+
+# Every flag of the reference scripts (README "Running on real data"). A script that does not use one
+# still accepts it, so the authors' command lines run unchanged, and says it has no effect there.
+REFERENCE_FLAGS = ("--model", "--device", "--batch_size", "--imagenet", "--dataset_path", "--num_workers",
+                   "--wandb", "--wandb_resume", "--seed", "--n_samples", "--fgsm", "--pgd", "--aa", "--eps",
+                   "--corruptions", "--severities")
+REFERENCE_BOOLEANS = ("--wandb", "--wandb_resume", "--fgsm", "--pgd", "--aa")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -100,7 +115,9 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
     p.add_argument("--offline", action="store_true", help="never touch the network; fail naming missing files")
     p.add_argument("--trust-checkpoint", "--trust_checkpoint", action="store_true",
                    help="allow checkpoints whose pickles hold objects beyond the safe allow-list")
-    p.add_argument("--wandb", action="store_true", help="also log results to Weights & Biases (pip install wandb)")
+    bool_flag(p.add_argument, "--wandb", help="also log results to Weights & Biases (pip install wandb)")
+    bool_flag(p.add_argument, "--wandb_resume", "--wandb-resume",
+              help="accepted for the reference's command lines; each model's values are logged as a new W&B run")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--decoded-cache-readonly", "--decoded_cache_readonly", action="store_true",
                    help="use the decoded cache only when it is complete and never write it (for jobs on several "
@@ -135,6 +152,12 @@ def make_parser(benchmarks: Sequence[str], description: str = "", *, require_dat
         target = parser._option_string_actions[flag]
         parser.add_argument(alias, dest=target.dest, metavar=target.metavar, default=argparse.SUPPRESS,
                             help=f"same as {flag}")
+    for flag in REFERENCE_FLAGS:
+        if flag not in parser._option_string_actions:
+            kind = dict(type=str2bool, nargs="?", const=True) if flag in REFERENCE_BOOLEANS else {}
+            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind,
+                                help="a reference-script flag that has no effect in this script (accepted so its "
+                                     "command lines run unchanged)")
     if not require_data:
         parser.add_argument("--benchmarks", default=None,
                             help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")
@@ -147,6 +170,10 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = make_parser(benchmarks, description, require_data=require_data, aliases=aliases)
     args = parser.parse_args(argv)
+    for name, value in sorted(vars(args).items()):
+        if name.startswith("unused_") and value not in (None, False):
+            log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",
+                     name[len("unused_"):])
     try:
         return execute(args, flags, benchmarks, require_data)
     except UserError as e:
@@ -181,6 +208,7 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     from . import zoo
     from .results import ResultsStore
 
+    start = time.perf_counter()
     models = zoo.resolve_models(args.model)  # a misspelt name is found before any dataset is read
     built = build_benchmarks(args, flags, names, require_data)
     opts = run_options(args)
@@ -188,7 +216,7 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
                    trust_checkpoint=args.trust_checkpoint)
     written = run(built, models, store, opts, load=load, shard=args.shard)
-    _report(written, store, args)
+    _report(written, store, args, time.perf_counter() - start)
     return 0
 
 
@@ -218,7 +246,8 @@ def run_options(args) -> RunOptions:
     """The runner's options from parsed flags."""
     return RunOptions(
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
-        channels_last=args.channels_last, compile=args.compile, seed=args.seed, overwrite=args.overwrite,
+        channels_last=args.channels_last, compile=args.compile, seed=args.seed, n_samples=args.n_samples,
+        overwrite=args.overwrite,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
         decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
         write_csv=args.write_csv,
@@ -241,11 +270,23 @@ def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):
     return zoo.load_model(name, device, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
 
 
-def _report(written: dict[str, dict[str, float]], store, args) -> None:
+def headline_columns() -> list[str]:
+    """The paper's headline columns: the generalization aggregates' inputs and the bias scores."""
+    from .analysis.aggregates import AGGREGATES
+
+    biases = ["shape-bias", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm",
+              "metric/criticalband/cf_norm", "metric/criticalband/pns_norm"]
+    return [c for cols in AGGREGATES.values() for c in cols] + biases
+
+
+def _report(written: dict[str, dict[str, float]], store, args, seconds: float | None = None) -> None:
+    """A short summary: each model's headline columns written by this run, where the full table is, the time."""
+    headline = headline_columns()
     for model, values in written.items():
-        print(f"{model}:")
-        for col in sorted(values):
-            print(f"  {col} = {values[col]:.4f}")
+        shown = [c for c in headline if c in values]
+        more = len(values) - len(shown)
+        print(f"{model}: " + (", ".join(f"{c} = {values[c]:.4g}" for c in shown) or "no headline column")
+              + (f" (+{more} more column(s) in the table)" if more else ""))
     if args.wandb:
         try:
             import wandb
@@ -254,4 +295,6 @@ def _report(written: dict[str, dict[str, float]], store, args) -> None:
         for model, values in written.items():
             with wandb.init(project="biasbench", name=model, config=vars(args) | {"model": model}, reinit=True) as r:
                 r.log(values)
-    print(f"results: {Path(store.csv_path).resolve()}")
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    print(f"done{took}; full table: {Path(store.csv_path).resolve()} "
+          f"(`python -m biasbench.results show --results {store.csv_path}` lists every model and setup)")

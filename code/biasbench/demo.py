@@ -32,10 +32,11 @@ def _train_images(train_root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return (torch.stack(xs).float() / 255 - MEAN) / STD, torch.tensor(ys)
 
 
-def build_demo_model(train_root: str | Path, out: str | Path, *, seed: int = 0, ridge: float = 1e-2) -> Path:
-    """Write the demo ResNet-50 state dict to ``out`` (fitted on ``train_root/<wnid>/*``)."""
+def build_demo_model(train_root: str | Path, out: str | Path, *, seed: int = 0, ridge: float = 1e-2,
+                     arch: str = "resnet50") -> Path:
+    """Write the demo model's state dict (torchvision ``arch``, a ResNet) to ``out`` (fitted on ``train_root/<wnid>/*``)."""
     torch.manual_seed(seed)
-    net = torchvision.models.resnet50(weights=None)
+    net = getattr(torchvision.models, arch)(weights=None)
     x, y = _train_images(Path(train_root))
     # Calibrate batch-norm statistics on the training images (cumulative average), so the
     # random features are well scaled; nothing else is trained.
@@ -72,9 +73,9 @@ def build_demo_model(train_root: str | Path, out: str | Path, *, seed: int = 0, 
     return out
 
 
-def train_accuracy(path: str | Path, train_root: str | Path) -> float:
+def train_accuracy(path: str | Path, train_root: str | Path, arch: str = "resnet50") -> float:
     """Top-1 accuracy (%) of a saved demo model on its own training images (a sanity figure)."""
-    net = torchvision.models.resnet50(weights=None)
+    net = getattr(torchvision.models, arch)(weights=None)
     net.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
     x, y = _train_images(Path(train_root))
     with torch.no_grad():

@@ -27,6 +27,7 @@ from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import UnreadableCounter, batches
 from .errors import ConfigError, UserError
 from .results import Record, ResultsStore, decisions
+from .results.setup import Setup
 
 log = logging.getLogger("biasbench")
 
@@ -42,6 +43,7 @@ class RunOptions:
     channels_last: bool = False
     compile: bool = False
     seed: int = 0
+    n_samples: int | None = None  # the --n_samples subset size the datasets were read with (part of the setup)
     overwrite: bool = False
     models_per_pass: int | None = None  # None: all requested models share every pass
     skip_unreadable: bool = False
@@ -146,9 +148,8 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
     written: dict[str, dict[str, float]] = defaultdict(dict)
 
     # 1. What is missing, grouped by the images it reads. A result counts as done only for
-    #    the same images and the same precision (a bf16 result never stands in for fp32).
-    done = set() if opts.overwrite else {
-        (r.model, r.benchmark, r.condition, r.fingerprint) for r in store.records() if r.precision == opts.precision}
+    #    the same images and the same setup (a bf16 or seed-1 result never stands in for the reference).
+    done = set() if opts.overwrite else _done_cells(store, benchmarks, opts)
     passes: dict[str, list[_Work]] = defaultdict(list)
     for bench in benchmarks:
         for cond in _shard(bench.conditions(), shard):
@@ -177,11 +178,25 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
     # 3. Summaries for models that now have every condition of a benchmark.
     for r in add_summaries(benchmarks, models, store, opts, fingerprint):
         written[r.model].update(r.values)
-    if written and opts.write_csv:
+    if opts.write_csv and (written or not store.csv_path.exists()):  # a deleted table is re-derived too
         store.write_csv()
     for bench in benchmarks:
         bench.after_run(store, models, opts)
     return dict(written)
+
+
+def _done_cells(store: ResultsStore, benchmarks: Sequence[Benchmark], opts: RunOptions) -> set[tuple]:
+    """(model, benchmark, condition, fingerprint) of every result in the log measured under this run's setup."""
+    setups = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
+    return {(r.model, r.benchmark, r.condition, r.fingerprint) for r in store.records()
+            if r.benchmark in setups and _record_setup(r, benchmarks) == setups[r.benchmark]}
+
+
+def _record_setup(record: Record, benchmarks: Sequence[Benchmark]) -> Setup:
+    setup = Setup.of_record(record)
+    seeded = any(b.seeded for b in benchmarks if b.name == record.benchmark)
+    # Log lines written before unseeded benchmarks recorded seed=None carry the run's seed: it made no difference.
+    return setup if seeded else Setup(setup.precision, setup.n_samples, None, setup.preprocess)
 
 
 def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions,
@@ -219,10 +234,17 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     for w in works:
         by_key[w.condition.transform_key].append(w)
     unreadable = UnreadableCounter()
-    n_evals = len(acc)
+    # The bar counts work, not images: image x (condition, model) evaluations, an attack weighted by its
+    # forward-pass equivalents (PGD-40: 121), so it moves within a batch and its rate and ETA mean something.
+    from .sweep.plan import forward_equivalents  # the sweep's cost model (imported here: sweep imports the runner)
+
+    cost = {id(w): forward_equivalents(w.condition) for w in works}
+    per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     start = time.perf_counter()
-    with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
+    done_images = 0
+    with tqdm(total=round(len(images) * per_image), unit="eval", desc=desc,
+              disable=not opts.progress, dynamic_ncols=True) as bar:
         cache = (DecodedCache(images, opts.decoded_cache)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
         if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
@@ -256,8 +278,10 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                                 f"(condition {w.condition.name}, precision {opts.precision}); "
                                 "try --precision fp32 or check the checkpoint")
                         acc[(id(w), m)].update(logits, y, idx, valid)
-            bar.update(len(idx))
-            bar.set_postfix_str(f"{n_evals} evals/img")
+                        bar.update(round(len(idx) * cost[id(w)]))
+            done_images += len(idx)
+            bar.set_postfix_str(f"{done_images}/{len(images)} img, "
+                                f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")
     seconds = time.perf_counter() - start
     if unreadable.files:
         log.warning("%d unreadable file(s) left out of %s, e.g. %s", len(unreadable.files), images.name,
@@ -273,7 +297,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
             records.append((Record(
                 model=m, benchmark=w.benchmark.name, condition=w.condition.name,
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
-                fingerprint=w.fingerprint, seed=opts.seed, precision=opts.precision,
+                fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
+                precision=opts.precision, n_samples=opts.n_samples,
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **w.condition.info},
             ), per_image))
@@ -287,8 +312,9 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
 
 def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprints, opts: RunOptions) -> list[Record]:
     index: dict[tuple, dict[str, float]] = {}
+    setups = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
     for r in store.records():  # oldest first, so the newest result of a condition wins
-        if r.precision == opts.precision:
+        if r.benchmark in setups and _record_setup(r, benchmarks) == setups[r.benchmark]:
             index[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.values
     out = []
     for bench in benchmarks:
@@ -302,5 +328,6 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprin
             summary = bench.summarize(values)
             if summary and (opts.overwrite or index.get((m, bench.name, "summary", combined)) != summary):
                 out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
-                                  n_images=0, fingerprint=combined, seed=opts.seed, precision=opts.precision))
+                                  n_images=0, fingerprint=combined, seed=setups[bench.name].seed,
+                                  precision=opts.precision, n_samples=opts.n_samples))
     return out

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..errors import ResultsError, UserError
 from ..metrics.shape_bias import read_responses
+from ..results.setup import Setup
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.results:
             from ..results import ResultsStore, decisions
 
-            table = between_models(decisions.latest(ResultsStore(args.results), args.precision))
+            table = between_models(decisions.latest(ResultsStore(args.results), Setup(precision=args.precision)))
         elif args.model_responses:
             humans_dir = args.humans
             if humans_dir is None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import ResultsError
 from ..metrics.shape_bias import _check_frame, texture_category
+from ..results.setup import Setup
 
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -126,7 +127,7 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
     from ..benchmarks.spectral import Spectral
     from ..results import decisions
 
-    latest = {k: d for k, d in decisions.latest(store, precision).items() if k[0] == model}
+    latest = {k: d for k, d in decisions.latest(store, Setup(precision=precision)).items() if k[0] == model}
     if not latest:
         raise ResultsError(f"no per-image decisions of model {model!r} at {precision} in {store.log_dir}")
     rows: dict[str, Interval] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ResultsError
+from ..results.setup import split_row
 from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, Metrics, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations
@@ -49,11 +50,13 @@ def _has_rows(path: Path) -> bool:
 
 def load_results(results: str | os.PathLike | None = None, paper: str | os.PathLike | bool | None = None, *,
                  default_results: str | os.PathLike = "raw-data/benchmark.csv",
-                 cache_dir: str | os.PathLike | None = None, offline: bool | None = None
+                 cache_dir: str | os.PathLike | None = None, offline: bool | None = None, setup: str = ""
                  ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Our table and/or the paper's, merged: returns (table, provenance, source descriptions).
 
-    ``results``: our CSV; None uses ``default_results`` when that file has rows.
+    ``results``: our CSV; None uses ``default_results`` when that file has rows. Only its rows of
+    ``setup`` are used ('' = the reference setup; e.g. 'bf16' reads the ``<model>@bf16`` rows as
+    ``<model>``; README "Results").
     ``paper``: None/False = not used; True or "download" = the published table
     (cached download); a path = that file.
     """
@@ -62,8 +65,10 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
     if results is None and _has_rows(Path(default_results)):
         results = default_results
     if results is not None:
-        ours = read_results(results)
-        sources.append(f"results table: {Path(results)} ({len(ours)} models)")
+        ours, others = _select_setup(read_results(results), setup, results)
+        label = f"setup {setup}" if setup else "reference setup"
+        sources.append(f"results table: {Path(results)} ({len(ours)} models, {label}"
+                       + (f"; {others} row(s) of other setups left out, see --setup" if others else "") + ")")
     elif not paper:
         raise ResultsError(f"no results to analyse: {default_results} is missing or has no rows; pass --results CSV "
                            "(a table in the paper's column format) and/or --paper-results [PATH] to use the "
@@ -79,6 +84,19 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
             sources.append(f"paper table: {Path(paper)} ({len(paper_df)} models)")
     table, provenance = merge_tables(ours, paper_df)
     return table, provenance, sources
+
+
+def _select_setup(df: pd.DataFrame, setup: str, path) -> tuple[pd.DataFrame, int]:
+    """The rows of one setup, indexed by model name, and how many rows of other setups were left out."""
+    split = {row: split_row(row) for row in df.index}
+    keep = [row for row, (_, label) in split.items() if label == setup]
+    if not keep:
+        labels = sorted({label or "reference" for _, label in split.values()})
+        raise ResultsError(f"results table {path} has no rows of setup {setup or 'reference'!r}; it holds: "
+                           f"{', '.join(labels)} (choose one with --setup LABEL)")
+    out = df.loc[keep]
+    out.index = pd.Index([split[row][0] for row in keep], name=df.index.name)
+    return out, len(df) - len(keep)
 
 
 def parse_highlights(text: str | None) -> list[str]:
@@ -132,6 +150,12 @@ def _notes(table: pd.DataFrame, metrics: Metrics, paper_present: list[str], high
             desc = "; ".join(f"{m} (no {', '.join(c)})" for m, c in lacking.items())
             notes.append(f"**{metric} left empty** (all of {', '.join(cols)} are needed; no partial means) for "
                          f"{len(lacking)} model(s), which drop out of its correlations: {desc}")
+    pgd = "top1_acc/PGD-40/low"
+    if highlights and pgd in table.columns and table.loc[highlights, pgd].notna().any() \
+            and table.loc[paper_present, pgd].notna().any():
+        notes.append(f"{pgd}: the paper's values are the reference's (correct + 48) / 50,048, yours correct / "
+                     "images; a paper value p is (p x 500.48 - 48) / 500 on your scale (tv_resnet50: 18.390 -> "
+                     "18.312; biasbench.attacks.corrected_reference_accuracy), at most 0.1 points lower")
     unused = [m for m in table.index if m not in PAPER_MODELS and m not in highlights]
     if unused:
         notes.append(f"{len(unused)} model(s) in the table are neither among the paper's 48 nor highlighted, and "

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm, parse_eps
+from ..cli import bool_flag
 from .base import Benchmark, Condition
 from .imagenet import add_arguments as add_imagenet_arguments
 from .imagenet import load_val
@@ -42,6 +43,7 @@ class _Projected:
 
 class Adversarial(Benchmark):
     name = "adversarial"
+    seeded = True
 
     def __init__(self, images, *, eps=(LOW_EPS,), pgd=True, fgsm_=False, aa=False, steps=40,
                  step_size=2 / 255, seed=0):
@@ -67,9 +69,9 @@ class Adversarial(Benchmark):
 
 def add_arguments(parser, add) -> None:
     add_imagenet_arguments(parser, add)
-    add("--pgd", action="store_true", help="L-inf PGD (the default when no attack is named)")
-    add("--fgsm", action="store_true", help="FGSM at the same budgets")
-    add("--aa", action="store_true", help="AutoAttack (standard, L-inf) through torchattacks")
+    bool_flag(add, "--pgd", help="L-inf PGD (the default when no attack is named); also --pgd true/false")
+    bool_flag(add, "--fgsm", help="FGSM at the same budgets")
+    bool_flag(add, "--aa", help="AutoAttack (standard, L-inf) through torchattacks")
     add("--eps", default="0.5/255", help="budgets on the [0,1] scale, e.g. 0.5/255 or 0.5/255,1/255,4/255")
     add("--steps", type=int, default=40, help="PGD steps")
     add("--step_size", "--step-size", default="2/255", help="absolute PGD step size (the paper's 2/255)")

@@ -9,6 +9,8 @@ columns of all its conditions. The runner does the rest.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,23 +26,51 @@ Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def transform_key(transform: Transform | None) -> tuple:
+    """What decides whether two conditions may share one transformed batch: the transform's type and
+    parameters. A transform whose attributes are all plain values (numbers, strings, booleans, None, tuples of
+    them: e.g. ``Bandpass(0.1, lowpass=True)``) is keyed by its class and attributes, so equal parameters
+    share a pass; anything else (a function, a lambda, an object holding state) only shares with itself."""
+    if transform is None:
+        return ("identity",)
+    kind = type(transform)
+    state = getattr(transform, "__dict__", None)
+    # Functions and partials have a (usually empty) __dict__ too, which says nothing about what they do.
+    routine = inspect.isroutine(transform) or isinstance(transform, functools.partial)
+    if not routine and state is not None and all(map(_plain, state.values())):
+        return (f"{kind.__module__}.{kind.__qualname__}", tuple(sorted(state.items())))
+    return ("object", id(transform))  # the condition keeps its transform alive, so the id stays unique
+
+
+def _plain(value) -> bool:
+    if isinstance(value, tuple):
+        return all(map(_plain, value))
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 @dataclass
 class Condition:
     name: str
     images: ImageList
     transform: Transform | None = None
-    # Conditions over the same images with the same transform_key share one forward pass.
-    transform_key: str = "identity"
     attack: Attack | None = None
     metric: Callable[[], object] = TopK
     # Extra columns or provenance this condition wants recorded (e.g. the cut-off value).
     info: dict = field(default_factory=dict)
+
+    @property
+    def transform_key(self) -> tuple:
+        """Conditions over the same images with the same key share one transformed batch and forward pass."""
+        return transform_key(self.transform)
 
 
 class Benchmark(ABC):
     """Base class: subclasses set ``name`` and implement ``conditions`` and ``columns``."""
 
     name: str = ""
+    # Whether results depend on the run's --seed (random noise, attack starts): then the seed is part of
+    # their setup (biasbench.results.setup) and a run with another seed measures them anew.
+    seeded: bool = False
 
     @abstractmethod
     def conditions(self) -> list[Condition]:

@@ -25,18 +25,17 @@ def cell(band: int, sd: float) -> str:
 
 class CriticalBand(Benchmark):
     name = "criticalband"
+    seeded = True
 
     def __init__(self, images, seed: int = 0):
         self.images = images
         self.seed = seed
 
     def conditions(self):
-        conds = [Condition(NOISE_FREE, self.images, transform=CriticalBandNoise(None, 0.0, self.seed),
-                           transform_key="criticalband/" + NOISE_FREE)]
+        conds = [Condition(NOISE_FREE, self.images, transform=CriticalBandNoise(None, 0.0, self.seed))]
         for sd in SDS:
             for band in BANDS:
                 conds.append(Condition(cell(band, sd), self.images, transform=CriticalBandNoise(band, sd, self.seed),
-                                       transform_key=f"criticalband/{cell(band, sd)}/seed={self.seed}",
                                        info={"band": band, "sd": sd}))
         return conds
 

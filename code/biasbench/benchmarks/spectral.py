@@ -30,7 +30,6 @@ class Spectral(Benchmark):
         for tag, lowpass in KINDS.items():
             for c in self.cutoffs:
                 conds.append(Condition(f"{tag}/{c}", self.images, transform=Bandpass(c, lowpass),
-                                       transform_key=f"{'lowpass' if lowpass else 'highpass'}/{c}",
                                        info={"cutoff": c, "lowpass": lowpass}))
         return conds
 

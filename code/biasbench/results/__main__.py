@@ -9,6 +9,7 @@ import warnings
 
 from biasbench.errors import ResultsError, UserError
 from biasbench.results import decisions
+from biasbench.results.setup import Setup
 from biasbench.results.store import DEFAULT_CSV, ResultsStore
 
 
@@ -18,7 +19,7 @@ def _rebuild(store: ResultsStore) -> None:
                            "(the log is written by biasbench runs; pass --results for another table)")
     path = store.write_csv()
     columns, rows = store._wide()
-    print(f"wrote {path}: {len(rows)} models x {len(columns)} columns from "
+    print(f"wrote {path}: {len(rows)} rows (models x setups) x {len(columns)} columns from "
           f"{len(store.records())} records in {store.log_dir}")
 
 
@@ -30,9 +31,12 @@ def _show(store: ResultsStore, model: str | None) -> None:
             by_model.setdefault(record.model, []).append(record)
         for name in sorted(by_model):
             recs = by_model[name]
-            benchmarks = ",".join(sorted({r.benchmark for r in recs}))
-            print(f"{name}  records={len(recs)}  columns={len(store.latest_values(name))}  "
-                  f"benchmarks={benchmarks}  last={recs[-1].time[:19]}")
+            print(f"{name}  records={len(recs)}  last={recs[-1].time[:19]}")
+            for label, mine in sorted(store.setups(name).items()):
+                setup = Setup.of_record(mine[0])
+                benchmarks = ",".join(sorted({r.benchmark for r in mine}))
+                print(f"  setup {label or 'reference'} (row {setup.row(name)}): records={len(mine)}  "
+                      f"columns={len(store.latest_values(name, setup=setup))}  benchmarks={benchmarks}")
         print(f"{len(records)} records, {len(by_model)} models in {store.log_dir}")
         return
     mine = [r for r in records if r.model == model]
@@ -43,17 +47,20 @@ def _show(store: ResultsStore, model: str | None) -> None:
     for r in mine:
         seed = "-" if r.seed is None else r.seed
         print(f"{r.time[:19]}  {r.benchmark}  {r.condition}  n={r.n_images}  fp={r.fingerprint[:12]}  "
-              f"{r.precision}  seed={seed}  {r.code_version}  {r.host}  values={len(r.values)}")
-    print(f"latest values of {model}:")
-    for column, value in sorted(store.latest_values(model).items()):
-        print(f"  {column} = {value!r}")
+              f"{r.precision}  seed={seed}  setup={Setup.of_record(r).label() or 'reference'}  "
+              f"{r.code_version}  {r.host}  values={len(r.values)}")
+    for label, recs in sorted(store.setups(model).items()):
+        setup = Setup.of_record(recs[0])
+        print(f"latest values of {model}, setup {label or 'reference'} (row {setup.row(model)}):")
+        for column, value in sorted(store.latest_values(model, setup=setup).items()):
+            print(f"  {column} = {value!r}")
 
 
 def _export(store: ResultsStore, out: str, model: str | None, precision: str) -> None:
     """One CSV row per (record, image): the newest decisions of every cell at ``precision``."""
     import pandas as pd
 
-    chosen = [d for (m, *_), d in decisions.latest(store, precision).items() if model in (None, m)]
+    chosen = [d for (m, *_), d in decisions.latest(store, Setup(precision=precision)).items() if model in (None, m)]
     if not chosen:
         raise ResultsError(f"no per-image decisions for model {model!r} at {precision} in {store.log_dir}"
                            if model else f"no per-image decisions at {precision} in {store.log_dir}")

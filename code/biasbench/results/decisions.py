@@ -33,6 +33,7 @@ import numpy as np
 
 from biasbench.errors import ResultsError
 from biasbench.results.record import Record
+from biasbench.results.setup import Setup
 
 FOLDER = "decisions"
 KEY = "decisions"  # the key of Record.extra naming the file: {"file": ..., "sha256": ..., "space": ...}
@@ -125,12 +126,14 @@ def read(log_dir: str | os.PathLike, record: Record) -> Decisions:
                          z["label"].astype(np.int64), ref.get("space", "imagenet-1k"))
 
 
-def latest(store, precision: str = "fp32") -> dict[tuple[str, str, str, str], Decisions]:
+def latest(store, setup: Setup | None = None) -> dict[tuple[str, str, str, str], Decisions]:
     """{(model, benchmark, condition, fingerprint): decisions} of the newest record of each cell
-    at ``precision`` that has per-image decisions."""
+    measured under ``setup`` (default: the reference setup, README "Results") that has per-image
+    decisions; results of other setups never stand in for it."""
+    label = (setup or Setup()).label()
     newest: dict[tuple[str, str, str, str], Record] = {}
     for r in store.records():  # oldest first: the newest wins
-        if r.precision == precision and isinstance(r.extra.get(KEY), dict):
+        if isinstance(r.extra.get(KEY), dict) and Setup.of_record(r).label() == label:
             newest[(r.model, r.benchmark, r.condition, r.fingerprint)] = r
     return {k: read(store.log_dir, r) for k, r in newest.items()}
 

@@ -60,6 +60,9 @@ class Record:
     'gaussian_noise/3', or 'summary' for derived values); ``values`` maps paper
     column names (e.g. 'top1_acc/imagenet') to finite floats; ``fingerprint``
     is the hex fingerprint of the dataset the values were measured on.
+    ``precision``, ``n_samples`` (the ``--n_samples`` subset size, None = every
+    image), ``seed`` (None where the benchmark draws no random numbers) and
+    ``preprocess`` make up the result's setup (``biasbench.results.setup``).
     """
 
     model: str
@@ -70,6 +73,8 @@ class Record:
     fingerprint: str
     seed: int | None = None
     precision: str = "fp32"
+    n_samples: int | None = None
+    preprocess: str = "paper"
     code_version: str = field(default_factory=code_version)
     time: str = field(default_factory=_utc_now)
     host: str = field(default_factory=socket.gethostname)
@@ -77,7 +82,7 @@ class Record:
 
     def __post_init__(self) -> None:
         where = f"result record for model {self.model!r}, benchmark {self.benchmark!r}, condition {self.condition!r}"
-        for name in ("model", "benchmark", "condition", "precision", "code_version", "host"):
+        for name in ("model", "benchmark", "condition", "precision", "preprocess", "code_version", "host"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ResultsError(f"{where}: {name} is {value!r}; expected a non-empty string")
@@ -90,6 +95,11 @@ class Record:
             if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
                 raise ResultsError(f"{where}: seed is {self.seed!r}; expected an integer or None")
             self.seed = int(self.seed)
+        if self.n_samples is not None:
+            if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, numbers.Integral) \
+                    or self.n_samples < 1:
+                raise ResultsError(f"{where}: n_samples is {self.n_samples!r}; expected a count >= 1 or None")
+            self.n_samples = int(self.n_samples)
         if not isinstance(self.values, dict) or not self.values:
             raise ResultsError(f"{where}: values is {self.values!r}; expected a non-empty dict column -> number")
         clean: dict[str, float] = {}

@@ -37,6 +37,7 @@ import filelock
 
 from biasbench.errors import ResultsError
 from biasbench.results.record import Record
+from biasbench.results.setup import Setup
 
 if TYPE_CHECKING:
     import pandas
@@ -255,20 +256,31 @@ class ResultsStore:
             return set(self._done.get((model, benchmark, fingerprint), ()))
 
     def latest_values(self, model: str, benchmark: str | None = None,
-                      fingerprint: str | None = None) -> dict[str, float]:
-        """The newest value of every column recorded for ``model`` (optionally one benchmark / dataset)."""
+                      fingerprint: str | None = None, setup: Setup | None = Setup()) -> dict[str, float]:
+        """The newest value of every column recorded for ``model`` under ``setup`` (default: the
+        reference setup; None: any setup, newest wins), optionally of one benchmark / dataset."""
         values: dict[str, float] = {}
         for record in self.records():
             if record.model == model and benchmark in (None, record.benchmark) \
-                    and fingerprint in (None, record.fingerprint):
+                    and fingerprint in (None, record.fingerprint) \
+                    and (setup is None or Setup.of_record(record).row(model) == setup.row(model)):
                 values.update(record.values)
         return values
 
+    def setups(self, model: str) -> dict[str, list[Record]]:
+        """Setup label ('' for the reference setup) -> the records of ``model`` measured under it, oldest first."""
+        out: dict[str, list[Record]] = {}
+        for record in self.records():
+            if record.model == model:
+                out.setdefault(Setup.of_record(record).label(), []).append(record)
+        return out
+
     def _wide(self) -> tuple[list[str], dict[str, dict[str, float]]]:
-        """(sorted columns, model -> column -> newest value)."""
+        """(sorted columns, row -> column -> newest value). A row is a model and a setup: the model's
+        own name holds only reference-setup results, ``<model>@<label>`` those of another setup."""
         rows: dict[str, dict[str, float]] = {}
         for record in self.records():
-            rows.setdefault(record.model, {}).update(record.values)
+            rows.setdefault(Setup.of_record(record).row(record.model), {}).update(record.values)
         columns = sorted({c for row in rows.values() for c in row})
         return columns, {m: rows[m] for m in sorted(rows)}
 

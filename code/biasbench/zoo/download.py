@@ -67,6 +67,55 @@ class _Permanent(Exception):
     """A failure that retrying cannot fix."""
 
 
+class _Unreachable(_Permanent):
+    """The server's name does not resolve or it refuses the connection: no network here (README "Downloads")."""
+
+
+def _unreachable_reason(err: BaseException) -> str | None:
+    """'name does not resolve' / 'connection refused' when ``err`` (or what caused it) says so, else None.
+    Timeouts, 5xx and connections dropped mid-file are transient and retried; these two never pass."""
+    seen: set[int] = set()
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror) or "NameResolution" in type(e).__name__:
+            return "name does not resolve"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        stack += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    return None
+
+
+def _check_reachable(url: str) -> None:
+    """Raise _Unreachable at once when ``url``'s host does not resolve or refuses connections (libraries such
+    as huggingface_hub would otherwise retry for minutes); other failures are left to the download."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=TIMEOUT_S).close()
+    except OSError as e:
+        reason = _unreachable_reason(e)
+        if reason:
+            raise _Unreachable(f"{parts.hostname}:{port}: {reason}") from None
+
+
+@contextlib.contextmanager
+def _quiet_hub():
+    """huggingface_hub logs each of its own retries (through its handler and the root's: every line twice);
+    our loop reports retries once."""
+    hub = logging.getLogger("huggingface_hub")
+    level = hub.level
+    hub.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub.setLevel(level)
+
+
 class _Incomplete(Exception):
     """The connection ended before the announced size arrived."""
 
@@ -206,7 +255,7 @@ def fetch(source: Source, *, cache_dir: str | os.PathLike | None = None, offline
                 raise ModelError(f"{who}: {refetch}; offline mode is on, so it was not fetched again. Fetch it "
                                  f"where there is network: {prefetch_command(model, cache_dir)}")
             log.warning("%s: %s; fetching it again", who, refetch)
-        part = _download(source, final, progress=progress, who=who)
+        part = _download(source, final, progress=progress, who=who, hint=prefetch_command(model, cache_dir))
         sha = sha256_of(part)
         rec = ledger.get(rel)
         if rec is not None and rec["sha256"] != sha:
@@ -230,7 +279,7 @@ def forget(source: Source, cache_dir: str | os.PathLike | None = None) -> None:
     Ledger(root).forget(rel)
 
 
-def _download(source: Source, final: Path, *, progress: bool, who: str) -> Path:
+def _download(source: Source, final: Path, *, progress: bool, who: str, hint: str = "python code/prefetch.py") -> Path:
     """Download ``source`` completely into ``<final>.part`` (retrying) and return that path."""
     part = final.with_name(final.name + ".part")
     fn = {"url": _download_url, "torchvision": _download_url, "hf": _download_hf, "timm": _download_hf,
@@ -241,17 +290,27 @@ def _download(source: Source, final: Path, *, progress: bool, who: str) -> Path:
             fn(source, part, progress)
             _check_payload(part)
             return part
+        except _Unreachable as e:
+            raise _no_network(who, source, final, str(e), hint) from None
         except _Permanent as e:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
             raise ModelError(f"{what} failed: {e}") from None
         except Exception as e:  # noqa: BLE001 - each downloader raises only transient errors here
+            reason = _unreachable_reason(e)
+            if reason:
+                raise _no_network(who, source, final, reason, hint) from None
             if attempt == RETRIES:
                 raise ModelError(f"{what} failed after {RETRIES} attempts: {type(e).__name__}: {e}") from None
             wait = BACKOFF_S * 2 ** (attempt - 1)
             log.warning("%s: attempt %d failed (%s: %s); retrying in %.0f s", what, attempt, type(e).__name__, e, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _no_network(who: str, source: Source, final: Path, reason: str, hint: str) -> ModelError:
+    return ModelError(f"{who}: cannot reach the server of {source.describe()} ({reason}) to download {final}: "
+                      f"no network here? On a machine with network run `{hint}`, then run here with --offline")
 
 
 def _check_payload(path: Path) -> None:
@@ -326,8 +385,10 @@ def _download_hf(source: Source, part: Path, progress: bool) -> None:
     permanent = tuple(getattr(hf_errors, n) for n in (
         "RepositoryNotFoundError", "RemoteEntryNotFoundError", "RevisionNotFoundError", "GatedRepoError",
         "HFValidationError") if hasattr(hf_errors, n))
+    _check_reachable(huggingface_hub.constants.ENDPOINT)
     try:
-        got = huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, local_dir=staging)
+        with _quiet_hub():
+            got = huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, local_dir=staging)
     except permanent as e:
         raise _Permanent(f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}") from None
     os.replace(got, part)
