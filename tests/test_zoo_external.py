@@ -25,11 +25,14 @@ def _hub_cache(root, repo: str, filename: str, tensors: dict) -> None:
     """Write ``filename`` of ``repo`` as huggingface_hub's cache holds it (refs/main -> snapshots/<sha>/)."""
     sha = "0123456789abcdef0123456789abcdef01234567"
     folder = root / f"models--{repo.replace('/', '--')}"
-    (folder / "refs").mkdir(parents=True)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
     (folder / "refs" / "main").write_text(sha)
     snap = folder / "snapshots" / sha
-    snap.mkdir(parents=True)
-    save_file(tensors, str(snap / filename))
+    snap.mkdir(parents=True, exist_ok=True)
+    if isinstance(tensors, dict):
+        save_file(tensors, str(snap / filename))
+    else:
+        (snap / filename).write_text(tensors)
 
 
 def test_timm_name_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, caplog):
@@ -121,3 +124,33 @@ def test_check_classifier_stops_on_the_wrong_output_or_input():
         check_classifier(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10)), "ten")
     with pytest.raises(ModelError, match="model flat: fails on a 2x3x224x224 batch"):
         check_classifier(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 1000)), "flat")
+
+
+def test_hf_hub_repo_matches_timms_own_loading(tmp_path, monkeypatch):
+    torch.manual_seed(5)
+    net = timm.create_model("test_resnet", pretrained=False).eval()
+    config = {"architecture": "test_resnet", "num_classes": 1000,
+              "pretrained_cfg": {"input_size": [3, 160, 160], "mean": [0.4, 0.45, 0.5], "std": [0.2, 0.25, 0.3],
+                                 "crop_pct": 0.95, "interpolation": "bicubic", "num_classes": 1000}}
+    import json
+    _hub_cache(tmp_path / "hf", "someone/my-resnet", "config.json", json.dumps(config))
+    _hub_cache(tmp_path / "hf", "someone/my-resnet", "model.safetensors",
+               {k: v.contiguous() for k, v in net.state_dict().items()})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("BIASBENCH_OFFLINE")  # config.json is read at resolve time, through the suite's cache
+    assert resolve_models("hf-hub:someone/my-resnet") == ["hf-hub:someone/my-resnet"]
+    model = load_model("hf-hub:someone/my-resnet", offline=False)
+    peer = timm.create_model("hf-hub:someone/my-resnet", pretrained=True).eval()  # timm reads the same HF cache
+    mean, std = torch.tensor([0.4, 0.45, 0.5]).view(1, 3, 1, 1), torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(model(X), peer((X - mean) / std), atol=1e-5)
+
+
+def test_hf_hub_repo_timm_cannot_build_stops_naming_it(tmp_path, monkeypatch):
+    _hub_cache(tmp_path / "hf", "someone/a-bert", "config.json", '{"architectures": ["BertModel"]}')
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("BIASBENCH_OFFLINE")
+    with pytest.raises(ModelError, match="hf-hub:someone/a-bert: timm cannot build this repo"):
+        resolve_models("hf-hub:someone/a-bert")

@@ -1,4 +1,5 @@
-"""Models named by their library: ``timm:<name>[.<tag>]`` and ``torchvision:<builder>.<WEIGHTS>``.
+"""Models named by their library: ``timm:<name>[.<tag>]``, ``hf-hub:<org>/<repo>`` (timm's naming for any
+Hugging Face repo timm can build) and ``torchvision:<builder>.<WEIGHTS>``.
 
 Each becomes an ordinary ``ModelEntry``: the weights come through the suite's cache, SHA-256 ledger and
 offline mode (``download``), the normalisation from timm's ``pretrained_cfg`` or the torchvision weights'
@@ -9,18 +10,20 @@ a model whose own config asks for something else is evaluated that way all the s
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 from functools import lru_cache
 
 from ..errors import ModelError
 from . import converters as cv
-from .registry import EXTRA, ModelEntry, Source, registry
+from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, ModelEntry, Source, registry
 
 log = logging.getLogger("biasbench")
 
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
-PREFIXES = (TIMM_PREFIX, TORCHVISION_PREFIX)
+HF_HUB_PREFIX = "hf-hub:"
+PREFIXES = (TIMM_PREFIX, TORCHVISION_PREFIX, HF_HUB_PREFIX)
 PAPER_INPUT = "224x224 after Resize(256)/CenterCrop(224), bilinear"
 
 
@@ -47,6 +50,8 @@ def external_entry(spec: str) -> ModelEntry:
     A timm tag that the registry already holds resolves to that registry entry, so results are shared."""
     if spec.startswith(TIMM_PREFIX):
         return _timm_entry(spec[len(TIMM_PREFIX):])
+    if spec.startswith(HF_HUB_PREFIX):
+        return _hf_hub_entry(spec[len(HF_HUB_PREFIX):])
     return _torchvision_entry(spec[len(TORCHVISION_PREFIX):])
 
 
@@ -100,3 +105,35 @@ def _torchvision_entry(spec: str) -> ModelEntry:
     return ModelEntry(name, EXTRA, f"torchvision:{builder}", (Source("torchvision", f"{enum.__name__}.{w.name}"),),
                       cv.identity, tuple(t.mean), tuple(t.std), "torchvision weights transforms",
                       f"given as --model {name}")
+
+
+def _hf_hub_entry(repo: str) -> ModelEntry:
+    """A timm model repo on the Hub: its ``config.json`` (architecture, model_args, pretrained_cfg) is read
+    through the suite's cache now, before any data, and its ``model.safetensors`` when the model loads."""
+    import timm
+
+    from .download import fetch
+
+    name = f"{HF_HUB_PREFIX}{repo}"
+    parts = repo.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ModelError(f"{name}: expected hf-hub:<org>/<repo>, e.g. hf-hub:timm/resnet50.a1_in1k")
+    path = fetch(Source("hf", repo, "config.json", role="config"), model=name, progress=False).path
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{name}: its config.json ({path}) is not JSON ({e}); expected a timm model repo") from None
+    arch = cfg.get("architecture") if isinstance(cfg, dict) else None
+    if not isinstance(arch, str) or not timm.is_model(arch):
+        raise ModelError(f"{name}: timm cannot build this repo: its config.json names architecture {arch!r}, "
+                         "not a timm model (expected a timm model repo, e.g. hf-hub:timm/resnet50.a1_in1k)")
+    pcfg = cfg.get("pretrained_cfg") or {}
+    classes = cfg.get("num_classes", pcfg.get("num_classes", 1000))
+    if classes != 1000:
+        raise ModelError(f"{name}: has {classes} classes; the benchmarks expect ImageNet-1k's 1000")
+    kwargs = dict(cfg.get("model_args") or {}, num_classes=1000)
+    size = (pcfg.get("input_size") or (3, 224, 224))[-1]
+    _note_input(name, size, pcfg.get("crop_pct", 0.875), None, pcfg.get("interpolation", "bilinear"))
+    return ModelEntry(name, EXTRA, f"timm:{arch}", (Source("hf", repo, "model.safetensors"),), cv.identity,
+                      tuple(pcfg.get("mean", IMAGENET_MEAN)), tuple(pcfg.get("std", IMAGENET_STD)),
+                      "timm pretrained_cfg (the repo's config.json)", f"given as --model {name}", arch_kwargs=kwargs)
