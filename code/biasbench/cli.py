@@ -22,7 +22,10 @@ log = logging.getLogger("biasbench")
 
 MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.md), a category "
               "(e.g. adversarial_training), 'paper48' for the paper's 48, or file://PATH.pth for a local "
-              "ResNet-50 state dict. Several models share every data pass.")
+              "ResNet-50 state dict, timm:<name>[.<tag>] for a pretrained timm model, hf-hub:<org>/<repo> for a "
+              "Hugging Face repo timm can build, "
+              "torchvision:<builder>.<WEIGHTS> (e.g. torchvision:resnet50.IMAGENET1K_V2). Several models share "
+              "every data pass.")
 
 
 def str2bool(text: str) -> bool:

@@ -385,6 +385,12 @@ def _download_hf(source: Source, part: Path, progress: bool) -> None:
     permanent = tuple(getattr(hf_errors, n) for n in (
         "RepositoryNotFoundError", "RemoteEntryNotFoundError", "RevisionNotFoundError", "GatedRepoError",
         "HFValidationError") if hasattr(hf_errors, n))
+    cached = huggingface_hub.try_to_load_from_cache(repo, filename)
+    if isinstance(cached, str):  # already in the Hugging Face cache (e.g. timm's own downloads): no network
+        shutil.copyfile(cached, part)
+        return
+    if huggingface_hub.constants.HF_HUB_OFFLINE:  # nothing to retry: the Hub is not to be reached
+        permanent += (hf_errors.LocalEntryNotFoundError,)
     _check_reachable(huggingface_hub.constants.ENDPOINT)
     try:
         with _quiet_hub():

@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import ModelError
 from . import converters as cv
 from .download import fetch
+from .external import external_entry, is_external
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
 from .safe_load import load_checkpoint
@@ -108,6 +109,8 @@ def get_entry(name: str) -> ModelEntry:
     """The registry entry of ``name`` (or an ad-hoc entry for a ``file://`` spec)."""
     if name.startswith(FILE_PREFIX):
         return file_entry(name)
+    if is_external(name):
+        return external_entry(name)
     if name in _LOCAL_ENTRIES:
         return _LOCAL_ENTRIES[name]
     reg = registry()
@@ -167,7 +170,8 @@ def resolve_models(spec: str) -> list[str]:
             names = [get_entry(item).name]
         out += [n for n in names if n not in out]
     if not out:
-        raise ModelError(f"--model {spec!r}: no model named (expected comma-separated names, categories or file://)")
+        raise ModelError(f"--model {spec!r}: no model named (expected comma-separated names, categories, file://, "
+                         "timm: or torchvision:)")
     return out
 
 
@@ -197,7 +201,24 @@ def load_model(name: str, device: str | torch.device = "cpu", *, cache_dir=None,
         net = build_architecture(entry)
     if entry.seed is None:
         _load_strict(net, sd, entry)
-    return NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
+    model = NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
+    check_classifier(model, entry.name, device)
+    return model
+
+
+def check_classifier(model: nn.Module, name: str, device: str | torch.device = "cpu") -> None:
+    """Stop before any data is read unless ``model`` maps a 2 x 3 x 224 x 224 batch to 2 x 1000 logits."""
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as e:  # noqa: BLE001 - any failure of a foreign module is reported the same way
+        raise ModelError(f"model {name}: fails on a 2x3x224x224 batch of RGB in [0,1] ({type(e).__name__}: "
+                         f"{(str(e).splitlines() or [''])[0]}); expected an ImageNet classifier taking 224x224") from None
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (2, 1000):
+        raise ModelError(f"model {name}: gives {shape} for a batch of 2 images; expected logits of shape "
+                         "N x 1000 (the ImageNet-1k classes)")
 
 
 def _load_strict(net: nn.Module, sd: cv.StateDict, entry: ModelEntry) -> None:

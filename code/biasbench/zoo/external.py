@@ -1,0 +1,139 @@
+"""Models named by their library: ``timm:<name>[.<tag>]``, ``hf-hub:<org>/<repo>`` (timm's naming for any
+Hugging Face repo timm can build) and ``torchvision:<builder>.<WEIGHTS>``.
+
+Each becomes an ordinary ``ModelEntry``: the weights come through the suite's cache, SHA-256 ledger and
+offline mode (``download``), the normalisation from timm's ``pretrained_cfg`` or the torchvision weights'
+own transforms. Inputs stay the paper's 224x224 after Resize(256)/CenterCrop(224) (README, "Any model");
+a model whose own config asks for something else is evaluated that way all the same, and told so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from functools import lru_cache
+
+from ..errors import ModelError
+from . import converters as cv
+from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, ModelEntry, Source, registry
+
+log = logging.getLogger("biasbench")
+
+TIMM_PREFIX = "timm:"
+TORCHVISION_PREFIX = "torchvision:"
+HF_HUB_PREFIX = "hf-hub:"
+PREFIXES = (TIMM_PREFIX, TORCHVISION_PREFIX, HF_HUB_PREFIX)
+PAPER_INPUT = "224x224 after Resize(256)/CenterCrop(224), bilinear"
+
+
+def is_external(name: str) -> bool:
+    return name.startswith(PREFIXES)
+
+
+def _close(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _note_input(name: str, size: int, crop: float | None, resize: int | None, interpolation: str) -> None:
+    asks = f"{size}x{size}" + (f", crop_pct {crop}" if crop is not None else f" after Resize({resize})")
+    if size != 224 or (crop is not None and abs(crop - 0.875) > 1e-6) or (resize not in (None, 256)) \
+            or interpolation != "bilinear":
+        log.warning("%s: its config asks for %s, %s; evaluated at the paper's %s", name, asks, interpolation,
+                    PAPER_INPUT)
+
+
+@lru_cache(maxsize=None)
+def external_entry(spec: str) -> ModelEntry:
+    """The entry of ``timm:...`` or ``torchvision:...`` (unknown names raise ModelError with close matches).
+    A timm tag that the registry already holds resolves to that registry entry, so results are shared."""
+    if spec.startswith(TIMM_PREFIX):
+        return _timm_entry(spec[len(TIMM_PREFIX):])
+    if spec.startswith(HF_HUB_PREFIX):
+        return _hf_hub_entry(spec[len(HF_HUB_PREFIX):])
+    return _torchvision_entry(spec[len(TORCHVISION_PREFIX):])
+
+
+def _timm_entry(name: str) -> ModelEntry:
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    try:
+        cfg = get_pretrained_cfg(name) if timm.is_model(name.split(".")[0]) else None
+    except RuntimeError:  # a known architecture with an unknown tag
+        cfg = None
+    if cfg is None:
+        raise ModelError(f"timm:{name}: not a pretrained timm model{_close(name, timm.list_models(pretrained=True))}")
+    tag = f"{cfg.architecture}.{cfg.tag}" if cfg.tag else cfg.architecture
+    if not cfg.hf_hub_id:
+        raise ModelError(f"timm:{tag}: its weights are not on the Hugging Face Hub in this timm version "
+                         "(expected a tag with an hf_hub_id)")
+    if cfg.num_classes != 1000:
+        raise ModelError(f"timm:{tag}: has {cfg.num_classes} classes; the benchmarks expect ImageNet-1k's 1000")
+    for entry in registry().values():
+        if entry.sources == (Source("timm", tag),):
+            return entry
+    name = f"{TIMM_PREFIX}{tag}"
+    _note_input(name, cfg.input_size[-1], cfg.crop_pct, None, cfg.interpolation)
+    return ModelEntry(name, EXTRA, f"timm:{tag}", (Source("timm", tag),), cv.identity, tuple(cfg.mean),
+                      tuple(cfg.std), "timm pretrained_cfg", f"given as --model {name}")
+
+
+def _torchvision_entry(spec: str) -> ModelEntry:
+    from torchvision import models
+
+    builder, _, weights = spec.rpartition(".")
+    if not builder:
+        raise ModelError(f"torchvision:{spec}: expected torchvision:<builder>.<WEIGHTS>, e.g. "
+                         "torchvision:resnet50.IMAGENET1K_V2")
+    if builder not in models.list_models():
+        raise ModelError(f"torchvision:{spec}: {builder!r} is not a torchvision.models builder"
+                         f"{_close(builder, models.list_models())}")
+    enum = models.get_model_weights(builder)
+    if weights not in enum.__members__:
+        raise ModelError(f"torchvision:{spec}: {builder} has no weights {weights!r}; it has "
+                         f"{', '.join(enum.__members__)}{_close(weights, list(enum.__members__))}")
+    w = enum[weights]
+    n = len(w.meta.get("categories") or [])
+    if n != 1000:
+        raise ModelError(f"torchvision:{spec}: weights with {n} classes; the benchmarks expect ImageNet-1k's 1000")
+    t = w.transforms()
+    name = f"{TORCHVISION_PREFIX}{builder}.{w.name}"  # DEFAULT resolves to the weights it stands for
+    interp = str(getattr(t.interpolation, "value", t.interpolation))
+    _note_input(name, t.crop_size[0], None, t.resize_size[0] if t.resize_size else None, interp)
+    return ModelEntry(name, EXTRA, f"torchvision:{builder}", (Source("torchvision", f"{enum.__name__}.{w.name}"),),
+                      cv.identity, tuple(t.mean), tuple(t.std), "torchvision weights transforms",
+                      f"given as --model {name}")
+
+
+def _hf_hub_entry(repo: str) -> ModelEntry:
+    """A timm model repo on the Hub: its ``config.json`` (architecture, model_args, pretrained_cfg) is read
+    through the suite's cache now, before any data, and its ``model.safetensors`` when the model loads."""
+    import timm
+
+    from .download import fetch
+
+    name = f"{HF_HUB_PREFIX}{repo}"
+    parts = repo.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ModelError(f"{name}: expected hf-hub:<org>/<repo>, e.g. hf-hub:timm/resnet50.a1_in1k")
+    path = fetch(Source("hf", repo, "config.json", role="config"), model=name, progress=False).path
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{name}: its config.json ({path}) is not JSON ({e}); expected a timm model repo") from None
+    arch = cfg.get("architecture") if isinstance(cfg, dict) else None
+    if not isinstance(arch, str) or not timm.is_model(arch):
+        raise ModelError(f"{name}: timm cannot build this repo: its config.json names architecture {arch!r}, "
+                         "not a timm model (expected a timm model repo, e.g. hf-hub:timm/resnet50.a1_in1k)")
+    pcfg = cfg.get("pretrained_cfg") or {}
+    classes = cfg.get("num_classes", pcfg.get("num_classes", 1000))
+    if classes != 1000:
+        raise ModelError(f"{name}: has {classes} classes; the benchmarks expect ImageNet-1k's 1000")
+    kwargs = dict(cfg.get("model_args") or {}, num_classes=1000)
+    size = (pcfg.get("input_size") or (3, 224, 224))[-1]
+    _note_input(name, size, pcfg.get("crop_pct", 0.875), None, pcfg.get("interpolation", "bilinear"))
+    return ModelEntry(name, EXTRA, f"timm:{arch}", (Source("hf", repo, "model.safetensors"),), cv.identity,
+                      tuple(pcfg.get("mean", IMAGENET_MEAN)), tuple(pcfg.get("std", IMAGENET_STD)),
+                      "timm pretrained_cfg (the repo's config.json)", f"given as --model {name}", arch_kwargs=kwargs)
