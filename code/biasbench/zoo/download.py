@@ -391,7 +391,8 @@ def _download_hf(source: Source, part: Path, progress: bool) -> None:
         return
     if huggingface_hub.constants.HF_HUB_OFFLINE:  # nothing to retry: the Hub is not to be reached
         permanent += (hf_errors.LocalEntryNotFoundError,)
-    _check_reachable(huggingface_hub.constants.ENDPOINT)
+    else:
+        _check_reachable(huggingface_hub.constants.ENDPOINT)
     try:
         with _quiet_hub():
             got = huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, local_dir=staging)
