@@ -45,17 +45,17 @@ def test_philox_equals_python_on_random_counters():
     assert got == [list(philox_python(tuple(int(v) for v in c), key)) for c in ctrs]
 
 
-def reference_normal(key: int, image: int, n: int, draw: int = 0) -> np.ndarray:
-    """The documented layout, computed with Python ints and NumPy's float64 libm."""
+def reference_normal(key: int, image: int, n: int, draw: int = 0, start: int = 0) -> np.ndarray:
+    """Elements start..start+n-1 of the documented layout, with Python ints and NumPy's float64 libm."""
     k = (key % 2 ** 32, key >> 32)
     out = []
-    for q in range(-(-n // 2)):
+    for q in range(start // 2, -(-(start + n) // 2)):
         w = philox_python((q, draw, image % 2 ** 32, image >> 32), k)
         u1 = (((w[0] >> 5) << 26) + (w[1] >> 6) + 0.5) * 2.0 ** -53
         u2 = (((w[2] >> 5) << 26) + (w[3] >> 6) + 0.5) * 2.0 ** -53
         r = np.sqrt(-2.0 * np.log(u1))
         out += [r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)]
-    return np.array(out[:n])
+    return np.array(out[start % 2:start % 2 + n])
 
 
 def test_normal_equals_reference_sequence():
