@@ -20,28 +20,31 @@ class TopK:
 
     def __init__(self, classes: Sequence[int] | None = None):
         self.classes = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
+        # Counts stay on the logits' device (no host-device sync per batch); result() reads them once.
         self.correct1 = 0
         self.correct5 = 0
         self.n = 0
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
                valid: torch.Tensor) -> None:
-        logits, labels = logits[valid], labels[valid]
         if self.classes is not None:
-            cls = self.classes.to(logits.device)
-            logits = logits[:, cls]
-            top = cls[logits.topk(min(5, logits.shape[1]), dim=1).indices]
+            if self.classes.device != logits.device:
+                self.classes = self.classes.to(logits.device)
+            cls = self.classes
+            top = cls[logits[:, cls].topk(min(5, len(cls)), dim=1).indices]
         else:
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hit = top == labels[:, None]
-        self.correct1 += int(hit[:, 0].sum())
-        self.correct5 += int(hit.any(dim=1).sum())
-        self.n += int(labels.numel())
+        valid = valid.to(logits.device, non_blocking=True)
+        hit = (top == labels[:, None]) & valid[:, None]  # unreadable images count nowhere
+        self.correct1 = self.correct1 + hit[:, 0].sum()
+        self.correct5 = self.correct5 + hit.any(dim=1).sum()
+        self.n = self.n + valid.sum()
 
     def result(self) -> dict[str, float]:
-        if self.n == 0:
+        n, correct1, correct5 = (int(v) for v in (self.n, self.correct1, self.correct5))
+        if n == 0:
             return {"top1": float("nan"), "top5": float("nan"), "n": 0}
-        return {"top1": 100.0 * self.correct1 / self.n, "top5": 100.0 * self.correct5 / self.n, "n": self.n}
+        return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "n": n}
 
 
 class ReaL:
@@ -50,16 +53,19 @@ class ReaL:
 
     def __init__(self, targets: list[list[int]]):
         self.targets = targets
-        self.correct = 0
-        self.n = 0
+        self._batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (pred, indices, valid)
 
     def update(self, logits, labels, indices, valid) -> None:
-        pred = logits.argmax(dim=1).tolist()
-        for p, i, ok in zip(pred, indices.tolist(), valid.tolist()):
-            real = self.targets[i]
-            if ok and real:
-                self.correct += p in real
-                self.n += 1
+        # Predictions stay on the device until result(): one host-device sync per pass, not per batch.
+        self._batches.append((logits.argmax(dim=1), indices, valid))
 
     def result(self) -> dict[str, float]:
-        return {"top1": 100.0 * self.correct / self.n if self.n else float("nan"), "n": self.n}
+        correct = n = 0
+        if self._batches:
+            pred, indices, valid = (torch.cat([b[k].cpu() for b in self._batches]).tolist() for k in range(3))
+            for p, i, ok in zip(pred, indices, valid):
+                real = self.targets[i]
+                if ok and real:
+                    correct += p in real
+                    n += 1
+        return {"top1": 100.0 * correct / n if n else float("nan"), "n": n}

@@ -70,6 +70,8 @@ class Record:
     fingerprint: str
     seed: int | None = None
     precision: str = "fp32"
+    # Where it ran: "cpu" or "cuda:<GPU name>" (provenance; a summary never combines devices).
+    device: str = ""
     code_version: str = field(default_factory=code_version)
     time: str = field(default_factory=_utc_now)
     host: str = field(default_factory=socket.gethostname)
