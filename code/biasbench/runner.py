@@ -143,7 +143,8 @@ def _precision_context(precision: str, device: torch.device):
 
 
 def _prepare(model: torch.nn.Module, device: torch.device, opts: RunOptions) -> torch.nn.Module:
-    model = model.to(device).eval()
+    # Frozen parameters: an attack's backward computes the input gradient only, never weight gradients.
+    model = model.to(device).eval().requires_grad_(False)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if opts.compile:
@@ -151,9 +152,25 @@ def _prepare(model: torch.nn.Module, device: torch.device, opts: RunOptions) -> 
     return model
 
 
+def _compile_limits(n_models: int) -> None:
+    """Every wrapped model shares one forward code object, and dynamo recompiles it per model
+    (and per batch shape) up to its cache limit (8), then silently falls back to eager: raise
+    the limit with the number of models of a chunk, and start each chunk from a clean cache."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    limit = max(8, 4 * n_models)  # full batches, the last one, with and without gradients
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, limit)
+    if hasattr(torch._dynamo.config, "accumulated_cache_size_limit"):
+        torch._dynamo.config.accumulated_cache_size_limit = max(
+            torch._dynamo.config.accumulated_cache_size_limit, limit)
+
+
 def _load_chunk(chunk: list[str], load: ModelLoader, device: torch.device, opts: RunOptions):
     """The models of ``chunk`` loaded and prepared; None when they do not fit in GPU memory together."""
     loaded = {}
+    if opts.compile:
+        _compile_limits(len(chunk))
     try:
         for m in chunk:
             loaded[m] = _prepare(load(m, device), device, opts)
