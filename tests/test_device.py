@@ -158,3 +158,20 @@ def test_accumulators_do_not_synchronise_on_cuda():
             acc.update(logits, labels, idx, valid)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("parent,slot,want", [
+    (None, (0, 1), None),  # not set: submitit's own indices are right
+    ("2,3", (1,), "3"),
+    ("GPU-aaaa, GPU-bbbb,GPU-cccc", (1, 2), "GPU-bbbb,GPU-cccc"),
+    ("MIG-11111111-2222-3333-4444-555555555555,MIG-66666666-7777-8888-9999-000000000000", (1,),
+     "MIG-66666666-7777-8888-9999-000000000000"),
+])
+def test_local_sweep_jobs_keep_the_parents_gpu_names(monkeypatch, parent, slot, want):
+    from biasbench.sweep.executors import _job_visible_devices
+
+    if parent is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
+    assert _job_visible_devices(slot) == want

@@ -208,7 +208,7 @@ def test_out_of_memory_while_loading_models_loads_fewer_at_once(tmp_path, small,
         got = run([ImageNetClean(val)], ["a", "b", "c"], ResultsStore(tmp_path / "b.csv"),
                   RunOptions(batch_size=8, **opts), load=load)
     assert got == normal
-    assert "CUDA out of memory loading 3 models at once: 1 per pass from here" in caplog.text
+    assert "CUDA out of memory loading 3 models at once: loading them in two halves" in caplog.text
 
     def never(name, dev):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")

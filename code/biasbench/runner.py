@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -122,6 +123,8 @@ def _global_flags(precision: str, deterministic: bool):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     if deterministic:
+        # cuBLAS is deterministic only with a fixed workspace (read when CUDA first initialises it)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
@@ -181,8 +184,7 @@ def _load_chunk(chunk: list[str], load: ModelLoader, device: torch.device, opts:
                             "it needs a GPU with more memory (or --device cpu)") from None
         loaded.clear()
         _free_cuda_memory()
-        log.warning("CUDA out of memory loading %d models at once: %d per pass from here", len(chunk),
-                    len(chunk) // 2)
+        log.warning("CUDA out of memory loading %d models at once: loading them in two halves", len(chunk))
         return None
 
 
