@@ -99,3 +99,10 @@ def test_a_complete_cache_is_read_ahead_off_the_main_thread(tmp_path, val, monke
     rest = list(gen)
     assert torch.equal(torch.cat([first.images] + [b.images for b in rest]), direct)
     assert sorted(start for _, start in reads) == list(range(0, len(val), 2))  # each slice read once
+
+
+def test_a_given_fingerprint_is_not_recomputed(tmp_path, val, monkeypatch):
+    real = type(val).fingerprint(val)
+    monkeypatch.setattr(type(val), "fingerprint", lambda self: pytest.fail("fingerprint recomputed"))
+    cache = DecodedCache(val, tmp_path / "cache", real)  # the runner passes the pass's fingerprint
+    assert cache.dir.name == f"{val.name}-{real}"

@@ -305,7 +305,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     start = time.perf_counter()
     with tqdm(total=len(images), unit="img", desc=desc, disable=not opts.progress, dynamic_ncols=True) as bar:
-        cache = (DecodedCache(images, opts.decoded_cache)
+        cache = (DecodedCache(images, opts.decoded_cache, works[0].fingerprint)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
         if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
             cache = None
