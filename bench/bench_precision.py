@@ -28,7 +28,7 @@ from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.data.imagelist import AS_IS, ImageList, decode
 from biasbench.data.synthetic import TEST_CLASSES
-from biasbench.runner import RunOptions, _forward, _precision_context, _prepare
+from biasbench.runner import RunOptions, _forward, _global_flags, _precision_context, _prepare
 
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),
            "channels_last": dict(channels_last=True), "compile": dict(compile=True)}
@@ -102,8 +102,9 @@ def deviations(env: common.Env, fp32_model: torch.nn.Module, images: ImageList) 
                 out.append(_forward(model, x, autocast).cpu())
             return torch.cat(out)
 
-        warm_s, _ = common.timed(forward_all, dev)  # first call: compilation, cuDNN autotuning
-        seconds, logits = common.timed(forward_all, dev)
+        with _global_flags(opts.precision, False):  # TF32 on only for tf32, as in a run
+            warm_s, _ = common.timed(forward_all, dev)  # first call: compilation, cuDNN autotuning
+            seconds, logits = common.timed(forward_all, dev)
         return logits, len(x_all) / seconds, warm_s
 
     base_opts = RunOptions(device=str(dev))

@@ -14,6 +14,7 @@ from torch import nn
 from biasbench.attacks import (PGDAttack, autoattack, corrected_reference_accuracy, eps_column, fgsm,
                                image_seeds, parse_eps, pgd_linf, robust_accuracy)
 from biasbench.attacks.pgd import _splitmix64
+from biasbench.rng import stream_key
 from biasbench.errors import ConfigError
 
 
@@ -169,6 +170,22 @@ def test_batch_size_and_order_independence(model, test_set):
     attack = PGDAttack(4 / 255, steps=10, seed=3)
     assert torch.equal(attack(model, x[8:21], y[8:21], torch.arange(8, 21)), whole[8:21])
     assert not torch.equal(PGDAttack(4 / 255, steps=10, seed=4)(model, x, y, torch.arange(48)), whole)
+
+
+def test_random_start_equals_the_reference_counter_sequence(model):
+    """Image i's start is -eps + 2 eps u, u = top 24 bits of Philox4x32-10 words of counters
+    (q, 0, seed_i low, seed_i high) under the key of "pgd|random start" (pure Python here)."""
+    from test_rng import philox_python
+
+    eps = 4 / 255
+    x = torch.full((3, 3, 4, 4), 0.5)
+    seeds = image_seeds(5, torch.tensor([0, 9, 123456]))
+    start = pgd_linf(model, x, torch.zeros(3, dtype=torch.long), eps, steps=0, seeds=seeds) - x
+    key = stream_key("pgd|random start")
+    for row, s in zip(start, seeds.tolist()):
+        words = [w for q in range(12) for w in philox_python((q, 0, s % 2 ** 32, s >> 32), (key % 2 ** 32, key >> 32))]
+        want = torch.tensor([(w >> 8) * 2.0 ** -24 * (2 * eps) - eps for w in words], dtype=torch.float64)
+        torch.testing.assert_close(row.flatten().double(), want, rtol=0, atol=6e-8)  # 0.5 + start in float32
 
 
 def test_image_seeds():
@@ -347,6 +364,8 @@ def test_cuda_random_start_and_bounds(test_set):
     pieces = torch.cat([pgd_linf(model, x[a:b], y[a:b], 4 / 255, steps=0, seeds=seeds[a:b])
                         for a, b in [(0, 5), (5, 32)]])
     assert start.device.type == "cuda" and torch.equal(start, pieces)
+    cpu = pgd_linf(fitted_cnn(), x.cpu(), y.cpu(), 4 / 255, steps=0, seeds=seeds)
+    assert torch.equal(start.cpu(), cpu)  # the same random start on every device
     adv = pgd_linf(model, x, y, 4 / 255, steps=10, seeds=seeds)
     assert (adv - x).abs().max() <= 4 / 255 + 1e-7 and adv.min() >= 0 and adv.max() <= 1
     assert accuracy(model, adv, y) < accuracy(model, x, y)

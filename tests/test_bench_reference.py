@@ -98,14 +98,15 @@ def test_reference_spectral_run_gives_the_suites_accuracies(tmp_path, val):
 @pytest.mark.parametrize("band,sd", [(0, 0.16), (3, 0.08), (6, 0.02), (None, 0.0)])
 def test_reference_critical_band_equals_the_suites_with_the_same_noise(val, band, sd):
     indices = [0, 5, 11]
-    transform = CriticalBandNoise(band, sd, seed=7)
+    transform = CriticalBandNoise(band, sd, seed=0)  # a seed whose band-0 noise moves pixels
     u8 = torch.stack([decode(val.path(i), val.preprocess) for i in indices])
     got = transform(u8, torch.tensor(indices))
     moved = 0
     for k, i in enumerate(indices):
-        gen = transform.noise_generator(i)
-        noise = torch.randn(224, 224, generator=gen, dtype=torch.float64).numpy() * sd if sd else None
-        redraw = lambda: torch.randn(1, generator=gen, dtype=torch.float64).item() * sd  # noqa: E731
+        noise = transform.white_noise(torch.tensor([i]), 224, 224)[0].numpy() if sd else None
+
+        def redraw():  # the suite's redraws are keyed by pixel, the reference's are sequential
+            raise AssertionError("a noise redraw: this test's images never need one")
         # the reference transform itself: cropped PIL image -> HWC float32 (-> ToTensor)
         grey_u8 = np.asarray(_crop(val, i).convert("L"), dtype=np.uint8)
         want = ref.critical_band_grey(grey_u8, band, sd, noise, redraw)

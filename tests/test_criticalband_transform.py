@@ -5,6 +5,7 @@ import pyrtools as pt
 import pytest
 import torch
 from PIL import Image
+from test_rng import reference_normal
 
 from biasbench.errors import ConfigError
 from biasbench.transforms.criticalband import (BANDS, SDS, CriticalBandNoise, centre_frequency,
@@ -67,7 +68,8 @@ def test_band_reconstruction_equals_pyrtools(shape):
 # ---------------------------------------------------------------- the whole transform
 
 def _reference_transform(rgb_hwc, noise, sd, band, draw):
-    """SPEC §1 for one image, written plainly: PIL, pyrtools, a pixel loop. ``draw()`` gives N(0,1)."""
+    """SPEC §1 for one image, written plainly: PIL, pyrtools, a pixel loop. ``draw(i, j, k)`` gives
+    the k-th N(0,1) redraw of pixel (i, j)."""
     image = np.asarray(Image.fromarray(rgb_hwc).convert("L"), dtype=np.uint8) / 255.0
     image = (image - image.mean()) * 0.2 + 0.449
     if sd == 0:
@@ -86,9 +88,10 @@ def _reference_transform(rgb_hwc, noise, sd, band, draw):
             if 0 <= newp <= 1:
                 image[i, j] = newp
             else:
-                n = sf_noise[i, j]
+                n, k = sf_noise[i, j], 0
                 while not 0 <= image[i, j] + n <= 1:
-                    n = draw() * sd
+                    k += 1
+                    n = draw(i, j, k) * sd
                 sf_noise[i, j] = n
     return np.stack([image + sf_noise] * 3).astype(np.float32)
 
@@ -102,9 +105,9 @@ def test_transform_equals_per_image_numpy_reference(band, sd):
     assert got.shape == (3, 3, 224, 224) and got.dtype == np.float32
     n_moved = 0
     for k, idx in enumerate(indices.tolist()):
-        gen = transform.noise_generator(idx)
-        noise = torch.randn(224, 224, generator=gen, dtype=torch.float64).numpy() * sd
-        draw = lambda: torch.randn(1, generator=gen, dtype=torch.float64).item()  # noqa: E731
+        # the noise: Philox4x32-10 words of counters (pixel pair, 0, idx) through Box-Muller
+        noise = reference_normal(transform.noise_key(), idx, 224 * 224).reshape(224, 224) * sd if sd else None
+        draw = lambda i, j, k: reference_normal(transform.noise_key(), idx, 1, draw=k, start=224 * i + j)[0]  # noqa: E731
         expected = _reference_transform(rgb[k], noise, sd, band, draw)
         np.testing.assert_allclose(got[k], expected, rtol=0, atol=2e-7)
         n_moved += int(np.isclose(expected, 0.1, atol=1e-7).sum() + np.isclose(expected, 0.9, atol=1e-7).sum())
@@ -152,8 +155,14 @@ def test_out_of_range_rule_by_hand():
     sd = 0.5
     image = torch.tensor([[[0.3, 0.3, 0.5, 0.5], [0.05, 0.4, 0.95, 0.6]]], dtype=torch.float64)
     noise = torch.tensor([[[-0.5, 0.2, 0.8, 0.5], [-0.95, -0.4, 0.95, -0.7]]], dtype=torch.float64)
-    gen = torch.Generator().manual_seed(123)
-    out = fix_out_of_range(image, noise, sd, [gen])
+    draws = []
+
+    def redraw(rows, pixels, attempt):  # attempt k of pixel p: a fixed value per (p, k), logged
+        draws.append((rows.tolist(), pixels.tolist(), attempt))
+        return torch.tensor([[-0.9, 0.7, 0.6, -0.3][attempt - 1] * sd * (1 if p == 4 else -1)
+                             for p in pixels.tolist()], dtype=torch.float64)
+
+    out = fix_out_of_range(image, noise, sd, redraw)
     # below 0 -> ends at 0.1; above 1 -> 0.9; in range (0.5 + 0.5 = 1.0 and 0.4 - 0.4 = 0) untouched
     assert out[0, 0, 0].item() == pytest.approx(0.1, abs=1e-15)
     assert out[0, 0, 1].item() == pytest.approx(0.5, abs=1e-15)
@@ -162,20 +171,17 @@ def test_out_of_range_rule_by_hand():
     assert out[0, 1, 1].item() == 0.0
     assert out[0, 1, 3].item() == pytest.approx(0.1, abs=1e-15)
     # 0.05 - 0.95 < 0 and 0.1 + 0.95 > 1: redraw; 0.95 + 0.95 > 1 and 0.9 - 0.95 < 0: redraw.
-    # Redraws: row-major order, one N(0, sd^2) value at a time from the image's generator.
-    ref = torch.Generator().manual_seed(123)
-    for (y, x), base in (((1, 0), 0.05), ((1, 2), 0.95)):
-        while True:
-            v = torch.randn(1, generator=ref, dtype=torch.float64).item() * sd
-            if 0.0 <= base + v <= 1.0:
-                break
-        assert out[0, y, x].item() == pytest.approx(base + v, abs=1e-15)
+    # Pixel 4 (0.05): -0.45 out, 0.35 in -> 0.05 + 0.35 after 2 attempts; pixel 6 (0.95): +0.45 out,
+    # -0.35 in -> 0.95 - 0.35 after 2 attempts. Every attempt redraws only the pixels still out.
+    assert out[0, 1, 0].item() == pytest.approx(0.05 + 0.35, abs=1e-15)
+    assert out[0, 1, 2].item() == pytest.approx(0.95 - 0.35, abs=1e-15)
+    assert draws == [([0, 0], [4, 6], 1), ([0, 0], [4, 6], 2)]
 
 
 def test_fix_out_of_range_keeps_in_range_batches():
     image = torch.full((2, 3, 3), 0.449, dtype=torch.float64)
     noise = torch.linspace(-0.4, 0.5, 18, dtype=torch.float64).reshape(2, 3, 3)
-    torch.testing.assert_close(fix_out_of_range(image, noise, 0.1, []), image + noise, rtol=0, atol=0)
+    torch.testing.assert_close(fix_out_of_range(image, noise, 0.1, None), image + noise, rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------- constants and bad input

@@ -72,3 +72,37 @@ def test_cache_is_keyed_by_the_dataset_fingerprint(tmp_path, val):
     b = DecodedCache(val.subset(3), tmp_path / "c")
     assert a.dir != b.dir
     assert np.asarray(a.open().missing()).size == len(val)
+
+
+def test_a_complete_cache_is_read_ahead_off_the_main_thread(tmp_path, val, monkeypatch):
+    import threading
+    import time
+
+    direct = torch.stack([decode(val.path(i), val.preprocess) for i in range(len(val))])
+    _all(val, DecodedCache(val, tmp_path / "cache"))  # fill
+    cache = DecodedCache(val, tmp_path / "cache")
+    reads, real = [], cache.read
+
+    def spy(start, stop):
+        reads.append((threading.current_thread() is threading.main_thread(), start))
+        return real(start, stop)
+
+    monkeypatch.setattr(cache, "read", spy)
+    gen = loader.batches(val, 2, 0, cache=cache)
+    first = next(gen)
+    assert torch.equal(first.images, direct[:2])
+    for _ in range(200):  # the next slice is being read ahead, while the first batch is in use
+        if len(reads) >= 2:
+            break
+        time.sleep(0.01)
+    assert len(reads) >= 2 and not any(main for main, _ in reads)
+    rest = list(gen)
+    assert torch.equal(torch.cat([first.images] + [b.images for b in rest]), direct)
+    assert sorted(start for _, start in reads) == list(range(0, len(val), 2))  # each slice read once
+
+
+def test_a_given_fingerprint_is_not_recomputed(tmp_path, val, monkeypatch):
+    real = type(val).fingerprint(val)
+    monkeypatch.setattr(type(val), "fingerprint", lambda self: pytest.fail("fingerprint recomputed"))
+    cache = DecodedCache(val, tmp_path / "cache", real)  # the runner passes the pass's fingerprint
+    assert cache.dir.name == f"{val.name}-{real}"

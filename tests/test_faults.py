@@ -166,24 +166,64 @@ def _behaving(net, **kw):
     return fake_zoo.behaving_class()(net, **kw)
 
 
-def test_out_of_memory_halves_the_batch_and_gives_the_same_numbers(tmp_path, small, caplog):
+def test_out_of_memory_splits_only_the_failing_step_and_gives_the_same_numbers(tmp_path, small, caplog):
     val, net = small
     opts = dict(device="cpu", num_workers=0, progress=False)
     benches = [ImageNetClean(val), ImageNetReaL(val), Spectral(val, cutoffs=(0.1, 0.5))]
-    normal = run(benches, ["m"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=8, **opts),
+    normal = run(benches, ["m", "n"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=8, **opts),
                  load=lambda name, dev: _behaving(net))
     store = ResultsStore(tmp_path / "b.csv")
+    loaded = {}
+
+    def load(name, dev):  # model m runs out of memory above 3 images, n never
+        loaded[name] = _behaving(net, oom_above=3 if name == "m" else 0)
+        return loaded[name]
+
     with caplog.at_level(logging.WARNING, logger="biasbench"):
-        oom = run(benches, ["m"], store, RunOptions(batch_size=8, **opts),
-                  load=lambda name, dev: _behaving(net, oom_above=3))
+        oom = run(benches, ["m", "n"], store, RunOptions(batch_size=8, **opts), load=load)
     assert oom == normal
-    assert "CUDA out of memory: restarting this pass with batch size 4" in caplog.text
-    assert "CUDA out of memory: restarting this pass with batch size 2" in caplog.text
-    assert {r.extra["batch_size"] for r in store.records() if r.condition != "summary"} == {2}
+    assert len(val) == 4  # one batch; each of m's steps ran as two pieces of 2 images
+    n_keys = len({c.transform_key for b in benches for c in b.conditions()})  # one step per transform and model
+    assert "CUDA out of memory in %d step(s) of imagenet-val" % n_keys in caplog.text
+    assert "smallest 2 images" in caplog.text and "restarting this pass" not in caplog.text
+    assert loaded["n"].calls == n_keys  # the other model's steps were never split or redone
+    assert loaded["m"].calls == 2 * n_keys
+    records = [r for r in store.records() if r.condition != "summary"]
+    assert {r.extra["batch_size"] for r in records} == {8}
+    assert {r.extra.get("oom_splits", 0) > 0 for r in records} == {True}
+    assert {r.device for r in store.records()} == {"cpu"}
 
     with pytest.raises(UserError, match=r"CUDA out of memory even at batch size 1: use fewer models per pass"):
         run([ImageNetClean(val)], ["m"], ResultsStore(tmp_path / "c.csv"), RunOptions(batch_size=2, **opts),
             load=lambda name, dev: _behaving(net, oom_above=0.5))
+
+
+def test_out_of_memory_while_loading_models_loads_fewer_at_once(tmp_path, small, caplog):
+    val, net = small
+    opts = dict(device="cpu", num_workers=0, progress=False)
+    normal = run([ImageNetClean(val)], ["a", "b", "c"], ResultsStore(tmp_path / "a.csv"),
+                 RunOptions(batch_size=8, **opts), load=lambda name, dev: _behaving(net))
+    live: list[str] = []
+
+    def load(name, dev):  # room for two models at once (a simulated GPU)
+        if len(live) >= 2:
+            live.clear()  # the runner drops what it had loaded before it retries
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test: a third model)")
+        live.append(name)
+        return _behaving(net)
+
+    with caplog.at_level(logging.WARNING, logger="biasbench"):
+        got = run([ImageNetClean(val)], ["a", "b", "c"], ResultsStore(tmp_path / "b.csv"),
+                  RunOptions(batch_size=8, **opts), load=load)
+    assert got == normal
+    assert "CUDA out of memory loading 3 models at once: loading them in two halves" in caplog.text
+
+    def never(name, dev):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+
+    with pytest.raises(UserError, match=r"CUDA out of memory while loading model a alone on cpu"):
+        run([ImageNetClean(val)], ["a"], ResultsStore(tmp_path / "c.csv"), RunOptions(batch_size=8, **opts),
+            load=never)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (a real out-of-memory error)")
@@ -209,7 +249,7 @@ def test_real_cuda_out_of_memory_halves_the_batch(tmp_path, small, caplog):
         oom = run([ImageNetClean(val)], ["m"], ResultsStore(tmp_path / "b.csv"), RunOptions(batch_size=8, **opts),
                   load=lambda name, dev: Hungry())
     assert oom == normal
-    assert "restarting this pass with batch size 4" in caplog.text and "batch size 2" in caplog.text
+    assert "CUDA out of memory in" in caplog.text and "smallest 2 images" in caplog.text
 
 
 # ----------------------------------------------------------------------------- decoded cache files

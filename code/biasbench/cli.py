@@ -103,6 +103,8 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
                    help="fp32 is the paper's protocol; the others are faster, with measured deviations (README)")
     p.add_argument("--channels_last", "--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels (no cuDNN autotuning): repeatable GPU runs and attacks, slower")
     p.add_argument("--models_per_pass", "--models-per-pass", type=int, default=None,
                    help="models loaded at once per data pass (default: all requested)")
     p.add_argument("--overwrite", action="store_true", help="re-evaluate conditions the results log already holds")
@@ -253,7 +255,7 @@ def run_options(args) -> RunOptions:
         overwrite=args.overwrite,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
         decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
-        write_csv=args.write_csv,
+        write_csv=args.write_csv, deterministic=args.deterministic,
     )
 
 

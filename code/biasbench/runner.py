@@ -11,8 +11,10 @@ a model has every condition of a benchmark, and the wide CSV is re-derived.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -53,6 +55,9 @@ class RunOptions:
     # Read a decoded cache only when it is complete and never write it: for jobs on several machines,
     # which must not fill one memory-mapped file at once over a network file system.
     decoded_cache_readonly: bool = False
+    # Deterministic kernels (torch.use_deterministic_algorithms, no cuDNN autotuning): bit-for-bit
+    # repeatable runs and attacks on one GPU, at some speed (README, "Same numbers on every device").
+    deterministic: bool = False
     # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
     # is derived later by `python -m biasbench.results rebuild` or the sweep).
     write_csv: bool = True
@@ -66,7 +71,17 @@ class RunOptions:
             raise ConfigError(f"--device {self.device!r} is not a torch device (expected cpu, cuda, cuda:1, ...)") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {self.device}: CUDA is not available on this machine (use --device cpu)")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {self.device}: this machine has {torch.cuda.device_count()} visible GPU(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
         return dev
+
+
+def device_name(device: torch.device) -> str:
+    """What a record stores as ``device``: "cpu", or "cuda:" and the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
 
 
 ModelLoader = Callable[[str, torch.device], torch.nn.Module]
@@ -100,13 +115,32 @@ class _Fingerprints:
         return hit[1]
 
 
-def _precision_context(precision: str, device: torch.device):
-    if precision not in PRECISIONS:
-        raise ConfigError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    # fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the faithful mode must not.
+@contextlib.contextmanager
+def _global_flags(precision: str, deterministic: bool):
+    """TF32 and determinism flags for the run, restored afterwards (they are process-global).
+    fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the faithful mode must not."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled())
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
+    if deterministic:
+        # cuBLAS is deterministic only with a fixed workspace (read when CUDA first initialises it)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
+         torch.backends.cudnn.deterministic) = saved[:4]
+        torch.use_deterministic_algorithms(saved[4])
+
+
+def _precision_context(precision: str, device: torch.device):
+    """A factory of the autocast context of ``precision`` (a no-op context for fp32/tf32)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision in ("bf16", "fp16"):
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return lambda: torch.autocast(device.type, dtype=dtype)
@@ -114,12 +148,51 @@ def _precision_context(precision: str, device: torch.device):
 
 
 def _prepare(model: torch.nn.Module, device: torch.device, opts: RunOptions) -> torch.nn.Module:
-    model = model.to(device).eval()
+    # Frozen parameters: an attack's backward computes the input gradient only, never weight gradients.
+    model = model.to(device).eval().requires_grad_(False)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if opts.compile:
         model = torch.compile(model)
     return model
+
+
+def _compile_limits(n_models: int) -> None:
+    """Every wrapped model shares one forward code object, and dynamo recompiles it per model
+    (and per batch shape) up to its cache limit (8), then silently falls back to eager: raise
+    the limit with the number of models of a chunk, and start each chunk from a clean cache."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    limit = max(8, 4 * n_models)  # full batches, the last one, with and without gradients
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, limit)
+    if hasattr(torch._dynamo.config, "accumulated_cache_size_limit"):
+        torch._dynamo.config.accumulated_cache_size_limit = max(
+            torch._dynamo.config.accumulated_cache_size_limit, limit)
+
+
+def _load_chunk(chunk: list[str], load: ModelLoader, device: torch.device, opts: RunOptions):
+    """The models of ``chunk`` loaded and prepared; None when they do not fit in GPU memory together."""
+    loaded = {}
+    if opts.compile:
+        _compile_limits(len(chunk))
+    try:
+        for m in chunk:
+            loaded[m] = _prepare(load(m, device), device, opts)
+        return loaded
+    except torch.cuda.OutOfMemoryError:
+        if len(chunk) == 1:
+            raise UserError(f"CUDA out of memory while loading model {chunk[0]} alone on {device}: "
+                            "it needs a GPU with more memory (or --device cpu)") from None
+        loaded.clear()
+        _free_cuda_memory()
+        log.warning("CUDA out of memory loading %d models at once: loading them in two halves", len(chunk))
+        return None
+
+
+def _free_cuda_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
@@ -144,6 +217,13 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
     """
     device = opts.resolved_device()
     autocast = _precision_context(opts.precision, device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # so nothing opens a context on GPU 0 behind our back
+    with _global_flags(opts.precision, opts.deterministic):
+        return _run(benchmarks, models, store, opts, load, shard, device, autocast)
+
+
+def _run(benchmarks, models, store, opts, load, shard, device, autocast) -> dict[str, dict[str, float]]:
     fingerprint = _Fingerprints()
     written: dict[str, dict[str, float]] = defaultdict(dict)
 
@@ -162,8 +242,13 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
 
     # 2. One pass per image list, several models per pass.
     needed = [m for m in models if any(m in w.models for ws in passes.values() for w in ws)]
-    for chunk in _chunks(needed, opts.models_per_pass):
-        loaded = {m: _prepare(load(m, device), device, opts) for m in chunk}
+    chunks = _chunks(needed, opts.models_per_pass)
+    while chunks:
+        chunk = chunks.pop(0)
+        loaded = _load_chunk(chunk, load, device, opts)
+        if loaded is None:  # out of memory while loading: the same models in two smaller chunks
+            chunks[:0] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
+            continue
         for fp, works in passes.items():
             works = [w for w in works if set(w.models) & set(chunk)]
             if works:
@@ -239,13 +324,14 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     from .sweep.plan import forward_equivalents  # the sweep's cost model (imported here: sweep imports the runner)
 
     cost = {id(w): forward_equivalents(w.condition) for w in works}
-    per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
+    evals_per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
+    split = _SplitOnOOM()
     start = time.perf_counter()
     done_images = 0
-    with tqdm(total=round(len(images) * per_image), unit="eval", desc=desc,
+    with tqdm(total=round(len(images) * evals_per_image), unit="eval", desc=desc,
               disable=not opts.progress, dynamic_ncols=True) as bar:
-        cache = (DecodedCache(images, opts.decoded_cache)
+        cache = (DecodedCache(images, opts.decoded_cache, works[0].fingerprint)
                  if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
         if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
             cache = None
@@ -254,35 +340,42 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
             x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
             if opts.channels_last:
                 x0 = x0.contiguous(memory_format=torch.channels_last)
-            y = batch.labels.to(device)
+            y = batch.labels.to(device, non_blocking=True)
             idx = batch.indices
-            valid = batch.valid.to(device)
+            valid = batch.valid.to(device, non_blocking=True)
+            finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
             for key, key_works in by_key.items():
                 cond0 = key_works[0].condition
-                x = cond0.transform(x0, idx) if cond0.transform is not None else x0
+                x = split(cond0.transform, x0, idx) if cond0.transform is not None else x0
                 logits_cache: dict[str, torch.Tensor] = {}
                 for w in key_works:
                     for m in w.models:
                         if m not in models:
                             continue
                         if w.condition.attack is not None:
-                            x_adv = w.condition.attack(models[m], x, y, idx)
-                            logits = _forward(models[m], x_adv, autocast)
+                            step = functools.partial(_attacked_forward, models[m], w.condition.attack, autocast)
+                            logits = split(step, x, y, idx)
+                            finite.append((m, w.condition.name, torch.isfinite(logits).all()))
                         else:
                             if m not in logits_cache:
-                                logits_cache[m] = _forward(models[m], x, autocast)
+                                logits_cache[m] = split(functools.partial(_forward, models[m], autocast=autocast), x)
+                                finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                             logits = logits_cache[m]
-                        if not torch.isfinite(logits).all():
-                            raise UserError(
-                                f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
-                                f"(condition {w.condition.name}, precision {opts.precision}); "
-                                "try --precision fp32 or check the checkpoint")
                         acc[(id(w), m)].update(logits, y, idx, valid)
                         bar.update(round(len(idx) * cost[id(w)]))
+            if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
+                m, cond = next((m, c) for m, c, f in finite if not bool(f))
+                raise UserError(
+                    f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
+                    f"(condition {cond}, precision {opts.precision}); "
+                    "try --precision fp32 or check the checkpoint")
             done_images += len(idx)
             bar.set_postfix_str(f"{done_images}/{len(images)} img, "
                                 f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")
     seconds = time.perf_counter() - start
+    if split.splits:
+        log.warning("CUDA out of memory in %d step(s) of %s: those steps ran in smaller pieces (smallest %d images)",
+                    split.splits, images.name, split.smallest)
     if unreadable.files:
         log.warning("%d unreadable file(s) left out of %s, e.g. %s", len(unreadable.files), images.name,
                     unreadable.files[0])
@@ -298,9 +391,10 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 model=m, benchmark=w.benchmark.name, condition=w.condition.name,
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
-                precision=opts.precision, n_samples=opts.n_samples,
+                precision=opts.precision, n_samples=opts.n_samples, device=device_name(device),
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
-                       "batch_size": batch_size, **w.condition.info},
+                       "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
+                       **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
             ), per_image))
     return records
 
@@ -310,12 +404,46 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
         return model(x).float()
 
 
+def _attacked_forward(model, attack, autocast, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Logits of the attacked images. The attack runs under the run's precision too (its
+    gradients are only used through their sign: no loss scaling, README "Precision")."""
+    with autocast():
+        x_adv = attack(model, x, y, idx)
+    return _forward(model, x_adv, autocast)
+
+
+class _SplitOnOOM:
+    """Runs one (condition, model) step; on CUDA out-of-memory, runs it on the two halves of its
+    batch instead (recursively) and concatenates. Every step is per image, so the numbers do not
+    change; only the failing step is split, not the whole pass."""
+
+    def __init__(self):
+        self.splits, self.smallest = 0, 0
+
+    def __call__(self, fn, *batch: torch.Tensor) -> torch.Tensor:
+        try:
+            return fn(*batch)
+        except torch.cuda.OutOfMemoryError:
+            n = len(batch[0])
+            if n == 1:
+                raise UserError("CUDA out of memory even at batch size 1: use fewer models per pass "
+                                "(--models_per_pass) or a GPU with more memory") from None
+        # outside the except block, so the failed attempt's tensors are freed first
+        _free_cuda_memory()
+        half = n // 2
+        self.splits += 1
+        self.smallest = min(self.smallest or half, half)
+        return torch.cat([self(fn, *(t[:half] for t in batch)), self(fn, *(t[half:] for t in batch))])
+
+
 def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprints, opts: RunOptions) -> list[Record]:
     index: dict[tuple, dict[str, float]] = {}
     setups = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
+    devices: dict[tuple, str] = {}
     for r in store.records():  # oldest first, so the newest result of a condition wins
         if r.benchmark in setups and _record_setup(r, benchmarks) == setups[r.benchmark]:
             index[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.values
+            devices[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.device
     out = []
     for bench in benchmarks:
         conds = bench.conditions()
@@ -325,9 +453,14 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprin
             values = {c.name: index.get((m, bench.name, c.name, fp)) for c, fp in zip(conds, fps)}
             if any(v is None for v in values.values()):
                 continue
+            on = {devices[(m, bench.name, c.name, fp)] for c, fp in zip(conds, fps)}
+            if len(on) > 1:  # never one summary over results of different devices
+                log.warning("no %s summary for %s: its conditions ran on different devices (%s); rerun them on one "
+                            "device with --overwrite", bench.name, m, ", ".join(sorted(d or "unrecorded" for d in on)))
+                continue
             summary = bench.summarize(values)
             if summary and (opts.overwrite or index.get((m, bench.name, "summary", combined)) != summary):
                 out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
                                   n_images=0, fingerprint=combined, seed=setups[bench.name].seed,
-                                  precision=opts.precision, n_samples=opts.n_samples))
+                                  precision=opts.precision, n_samples=opts.n_samples, device=on.pop()))
     return out

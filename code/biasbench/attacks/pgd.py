@@ -3,8 +3,9 @@
 PGD-40: 40 steps of absolute size 2/255 (kept even when larger than eps), uniform random
 start in the eps-ball, cross-entropy, bounds [0, 1]. The update order matches torchattacks'
 ``PGD`` (step, project onto the ball, clip to [0, 1]), so the two agree bit for bit without a
-random start. The random start of image i comes from a generator seeded with ``seeds[i]``,
-so adversarial images do not depend on batch size, batch order or the global RNG.
+random start. The random start of image i is a pure function of ``seeds[i]`` (the
+counter-based generator of ``biasbench.rng``), so adversarial images do not depend on batch
+size, batch order, the global RNG or the device.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import rng
 from ..errors import ConfigError
 from ._common import as_plain, check_batch, check_eps, eval_mode, gradients_enabled, input_grad
 
@@ -33,16 +35,16 @@ def image_seeds(seed: int, indices: torch.Tensor) -> torch.Tensor:
     return torch.tensor([_splitmix64(base ^ (int(i) & _MASK64)) >> 1 for i in indices.tolist()], dtype=torch.long)
 
 
+_START_KEY = rng.stream_key("pgd|random start")
+
+
 def _uniform_start(x: torch.Tensor, eps: float, seeds: torch.Tensor | None) -> torch.Tensor:
     if seeds is None:  # the global RNG, drawn exactly as torchattacks draws it
         return torch.empty_like(x).uniform_(-eps, eps)
-    noise = torch.empty_like(x)
-    gen = torch.Generator(device=x.device)
-    for i, s in enumerate(seeds.tolist()):
-        gen.manual_seed(s)
-        # Drawn into a fresh contiguous tensor: the values do not depend on x's memory format.
-        noise[i] = torch.empty(x.shape[1:], dtype=x.dtype, device=x.device).uniform_(-eps, eps, generator=gen)
-    return noise
+    # U(-eps, eps) as -eps + 2 eps u, u on a 24-bit grid: each op is correctly rounded, so every
+    # device gives the same bits. Drawn in (C, H, W) order whatever x's memory format.
+    u = rng.uniform(_START_KEY, seeds, x[0].numel(), device=x.device)
+    return (u * (2.0 * eps) - eps).to(x.dtype).view(x.shape)
 
 
 def pgd_linf(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float, *,

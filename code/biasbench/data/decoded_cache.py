@@ -32,10 +32,11 @@ IMAGE_BYTES = 3 * 224 * 224
 
 
 class DecodedCache:
-    def __init__(self, images: ImageList, root: str | os.PathLike):
+    def __init__(self, images: ImageList, root: str | os.PathLike, fingerprint: str | None = None):
+        """``fingerprint``: ``images.fingerprint()`` when the caller has it already (it stats every file)."""
         self.images = images
         self.n = len(images)
-        self.dir = Path(root) / f"{images.name}-{images.fingerprint()}"
+        self.dir = Path(root) / f"{images.name}-{fingerprint or images.fingerprint()}"
         self.pixels_path = self.dir / "pixels.u8"
         self.done_path = self.dir / "done.u8"
         self._pixels = None

@@ -10,6 +10,7 @@ decoding, and incomplete ones are filled as the pass goes (write-through).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ def batches(images: ImageList, batch_size: int, num_workers: int, *, skip_unread
             cache: DecodedCache | None = None) -> Iterator[Batch]:
     """Every image of ``images`` once, in order, decoded with the dataset's preprocessing."""
     if cache is not None and cache.complete():
-        yield from _cached_batches(images, batch_size, cache)
+        yield from _cached_batches(images, batch_size, cache, pin_memory)
         return
     loader = DataLoader(
         _Decoded(images, cache), batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -89,9 +90,25 @@ def batches(images: ImageList, batch_size: int, num_workers: int, *, skip_unread
         yield Batch(x, y, idx, valid)
 
 
-def _cached_batches(images: ImageList, batch_size: int, cache: DecodedCache) -> Iterator[Batch]:
+def _cached_batches(images: ImageList, batch_size: int, cache: DecodedCache, pin_memory: bool = False,
+                    prefetch: int = 2) -> Iterator[Batch]:
+    """Batches of a complete cache. The slices are read (and pinned, for a GPU) by a helper thread
+    ``prefetch`` batches ahead, so the copy to the device can be non-blocking and reading overlaps compute."""
     labels = torch.as_tensor(images.labels)
-    for start in range(0, len(images), batch_size):
-        stop = min(start + batch_size, len(images))
-        x = torch.from_numpy(np.array(cache.read(start, stop)))
-        yield Batch(x, labels[start:stop], torch.arange(start, stop), torch.ones(stop - start, dtype=torch.bool))
+    spans = [(start, min(start + batch_size, len(images))) for start in range(0, len(images), batch_size)]
+
+    def read(span: tuple[int, int]) -> torch.Tensor:
+        x = torch.from_numpy(np.array(cache.read(*span)))
+        return x.pin_memory() if pin_memory else x
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="biasbench-cache-read") as pool:
+        ahead = [pool.submit(read, span) for span in spans[:prefetch]]
+        try:
+            for k, (start, stop) in enumerate(spans):
+                x = ahead.pop(0).result()
+                if k + prefetch < len(spans):
+                    ahead.append(pool.submit(read, spans[k + prefetch]))
+                yield Batch(x, labels[start:stop], torch.arange(start, stop), torch.ones(stop - start, dtype=torch.bool))
+        finally:
+            for f in ahead:  # the consumer stopped early (an error, a kill): read nothing more
+                f.cancel()

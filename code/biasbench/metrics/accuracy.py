@@ -22,13 +22,19 @@ class _PerImage:
     def __init__(self):
         self.parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def add(self, indices: torch.Tensor, pred: torch.Tensor, labels: torch.Tensor) -> None:
-        self.parts.append((indices, pred, labels))
+    def add(self, indices: torch.Tensor, pred: torch.Tensor, labels: torch.Tensor,
+            valid: torch.Tensor | None = None) -> None:
+        # No boolean indexing here: it would wait for the device on every batch; arrays() masks once.
+        if valid is None:
+            valid = torch.ones(len(indices), dtype=torch.bool)
+        self.parts.append((indices, pred, labels, valid))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.parts:
             return tuple(np.zeros(0, dtype=np.int64) for _ in range(3))
-        return tuple(torch.cat([p[k].reshape(-1).long() for p in self.parts]).cpu().numpy() for k in range(3))
+        index, pred, labels = (torch.cat([p[k].reshape(-1).long().cpu() for p in self.parts]) for k in range(3))
+        keep = torch.cat([p[3].reshape(-1).bool().cpu() for p in self.parts])
+        return index[keep].numpy(), pred[keep].numpy(), labels[keep].numpy()
 
 
 class TopK:
@@ -38,6 +44,7 @@ class TopK:
 
     def __init__(self, classes: Sequence[int] | None = None):
         self.classes = None if classes is None else torch.as_tensor(list(classes), dtype=torch.long)
+        # Counts stay on the logits' device (no host-device sync per batch); result() reads them once.
         self.correct1 = 0
         self.correct5 = 0
         self.n = 0
@@ -45,23 +52,25 @@ class TopK:
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
                valid: torch.Tensor) -> None:
-        logits, labels = logits[valid], labels[valid]
         if self.classes is not None:
-            cls = self.classes.to(logits.device)
-            logits = logits[:, cls]
-            top = cls[logits.topk(min(5, logits.shape[1]), dim=1).indices]
+            if self.classes.device != logits.device:
+                self.classes = self.classes.to(logits.device)
+            cls = self.classes
+            top = cls[logits[:, cls].topk(min(5, len(cls)), dim=1).indices]
         else:
             top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hit = top == labels[:, None]
-        self.decided.add(indices.to(valid.device)[valid], top[:, 0], labels)
-        self.correct1 += int(hit[:, 0].sum())
-        self.correct5 += int(hit.any(dim=1).sum())
-        self.n += int(labels.numel())
+        valid = valid.to(logits.device, non_blocking=True)
+        hit = (top == labels[:, None]) & valid[:, None]  # unreadable images count nowhere
+        self.correct1 = self.correct1 + hit[:, 0].sum()
+        self.correct5 = self.correct5 + hit.any(dim=1).sum()
+        self.n = self.n + valid.sum()
+        self.decided.add(indices, top[:, 0], labels, valid)
 
     def result(self) -> dict[str, float]:
-        if self.n == 0:
+        n, correct1, correct5 = (int(v) for v in (self.n, self.correct1, self.correct5))
+        if n == 0:
             return {"top1": float("nan"), "top5": float("nan"), "n": 0}
-        return {"top1": 100.0 * self.correct1 / self.n, "top5": 100.0 * self.correct5 / self.n, "n": self.n}
+        return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "n": n}
 
     def per_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         """(index, top-1 class, label, "imagenet-1k") of every counted image."""
@@ -74,22 +83,16 @@ class ReaL:
 
     def __init__(self, targets: list[list[int]]):
         self.targets = targets
-        self.correct = 0
-        self.n = 0
         self.decided = _PerImage()
 
     def update(self, logits, labels, indices, valid) -> None:
-        top1 = logits.argmax(dim=1)
-        self.decided.add(indices.to(valid.device)[valid], top1[valid], labels[valid])
-        pred = top1.tolist()
-        for p, i, ok in zip(pred, indices.tolist(), valid.tolist()):
-            real = self.targets[i]
-            if ok and real:
-                self.correct += p in real
-                self.n += 1
+        # Predictions stay on the device until result(): one host-device sync per pass, not per batch.
+        self.decided.add(indices, logits.argmax(dim=1), labels, valid)
 
     def result(self) -> dict[str, float]:
-        return {"top1": 100.0 * self.correct / self.n if self.n else float("nan"), "n": self.n}
+        index, pred, _ = self.decided.arrays()
+        correct, n = _real_counts(index, pred, self.targets)
+        return {"top1": 100.0 * correct / n if n else float("nan"), "n": n}
 
     def per_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         """(index, top-1 class, ImageNet label, "imagenet-1k") of every read image, also those without
@@ -97,11 +100,17 @@ class ReaL:
         return (*self.decided.arrays(), "imagenet-1k")
 
 
-def real_accuracy(index: np.ndarray, pred: np.ndarray, targets: list[list[int]]) -> float:
-    """ReaL accuracy in percent of top-1 decisions ``pred`` of images ``index`` (as ``ReaL`` counts)."""
+def _real_counts(index: np.ndarray, pred: np.ndarray, targets: list[list[int]]) -> tuple[int, int]:
+    """(correct, counted) top-1 decisions ``pred`` of images ``index``; images without ReaL labels count nowhere."""
     correct = n = 0
     for p, i in zip(pred.tolist(), index.tolist()):
         if targets[i]:
             correct += p in targets[i]
             n += 1
+    return correct, n
+
+
+def real_accuracy(index: np.ndarray, pred: np.ndarray, targets: list[list[int]]) -> float:
+    """ReaL accuracy in percent of top-1 decisions ``pred`` of images ``index`` (as ``ReaL`` counts)."""
+    correct, n = _real_counts(index, pred, targets)
     return 100.0 * correct / n if n else float("nan")

@@ -75,6 +75,8 @@ class Record:
     precision: str = "fp32"
     n_samples: int | None = None
     preprocess: str = "paper"
+    # Where it ran: "cpu" or "cuda:<GPU name>" (provenance; a summary never combines devices).
+    device: str = ""
     code_version: str = field(default_factory=code_version)
     time: str = field(default_factory=_utc_now)
     host: str = field(default_factory=socket.gethostname)

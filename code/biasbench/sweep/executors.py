@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import shutil
 import socket
 import time
@@ -152,6 +153,17 @@ def _local_gpu_slots(gpus_per_job: int) -> list[tuple[int, ...]]:
     return [tuple(range(k * gpus_per_job, (k + 1) * gpus_per_job)) for k in range(n // gpus_per_job)]
 
 
+def _job_visible_devices(gpus: tuple[int, ...]) -> str | None:
+    """The CUDA_VISIBLE_DEVICES of a local job on slot ``gpus`` (indices among the GPUs this process
+    sees): the parent's own entries (indices, UUIDs or MIG names) when it has the variable set, since
+    submitit would write the bare indices, which then name other GPUs; None when it is not set."""
+    parent = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if parent is None or not gpus:
+        return None
+    entries = [e.strip() for e in parent.split(",") if e.strip()]
+    return ",".join(entries[i] for i in gpus)
+
+
 def run_local(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: ExecutorOptions) -> None:
     """Run ``work`` on this machine through submitit's local executor, ``array_parallelism`` jobs at a
     time (default: one per ``gpus_per_job`` GPUs), each in its own process; returns when all ended."""
@@ -169,8 +181,10 @@ def run_local(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: Execu
                     break
                 job, sj = pending.pop(0)
                 gpus = slots[slot % len(slots)]
+                mapped = _job_visible_devices(gpus)
                 executor.update_parameters(timeout_min=opts.time_limit_min, gpus_per_node=len(gpus),
-                                           visible_gpus=gpus)
+                                           visible_gpus=gpus, setup=[f"export CUDA_VISIBLE_DEVICES={shlex.quote(mapped)}"]
+                                           if mapped else [])
                 handle = executor.submit(sj)
                 sweep.write_submission(job, "local", handle.job_id)
                 log.info("started %s (local job %s)", job.key, handle.job_id)

@@ -7,21 +7,21 @@ keeping a single Laplacian-pyramid level (pyrtools defaults; band f uses level
 Out-of-range pixels follow the reference rule (see ``fix_out_of_range``). The
 grey result is replicated to 3 channels.
 
-Randomness is per image and condition: image ``i`` draws from its own generator,
-seeded from (seed, band, sd, i) and created on the images' device, so a result
-does not depend on batch size, order or worker count. The same seed gives
-different (equally valid) noise on CPU and CUDA, whose generators differ.
+Randomness is per image and condition: the noise of image ``i`` is a pure function
+of (seed, band, sd, i), drawn by the counter-based generator of ``biasbench.rng``
+on the images' device, so a result does not depend on batch size, order, worker
+count or device (README, "Same numbers on every device").
 Arithmetic is float64, as in the NumPy reference; the output is float32.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import torch
 from torch import Tensor
 
+from .. import rng
 from ..errors import ConfigError
 from .laplacian import band_reconstruction, pyramid_height
 
@@ -83,16 +83,16 @@ def band_noise(noise: Tensor, band: int) -> Tensor:
     return recon * _rms(finest) / _rms(recon)
 
 
-def fix_out_of_range(image: Tensor, noise: Tensor, sd: float,
-                     generators: list[torch.Generator]) -> Tensor:
+def fix_out_of_range(image: Tensor, noise: Tensor, sd: float, redraw_noise=None) -> Tensor:
     """``image + noise`` with the reference out-of-range rule; float64 ``[B, H, W]``.
 
     A pixel with image + noise < 0 gets image := 0.1 - noise (so it ends at 0.1);
     one above 1 gets image := 0.9 - noise. If that new image value is itself
     outside [0, 1], the image pixel is kept and its noise is redrawn from
-    N(0, sd^2) (one value at a time from the image's generator, pixels in
-    row-major order) until image + noise lies in [0, 1]. With the suite's
-    contrast and SDs the redraw needs |noise| > 0.9 and practically never runs.
+    N(0, sd^2) until image + noise lies in [0, 1]: attempt ``k`` (1, 2, ...) of
+    pixel ``p`` (row-major) of batch row ``b`` takes ``redraw_noise(b, p, k)``
+    (tensors of rows and pixels, one attempt number). With the suite's contrast
+    and SDs the redraw needs |noise| > 0.9 and practically never runs.
     """
     noisy = image + noise
     low, high = noisy < 0.0, noisy > 1.0
@@ -103,14 +103,17 @@ def fix_out_of_range(image: Tensor, noise: Tensor, sd: float,
     redraw = out_of_range & ((shifted < 0.0) | (shifted > 1.0))
     image = torch.where(out_of_range & ~redraw, shifted, image)
     if bool(redraw.any()):
-        noise = noise.clone()
-        for b, y, x in redraw.nonzero().tolist():
-            base = float(image[b, y, x])
-            value = float(noise[b, y, x])
-            while not 0.0 <= base + value <= 1.0:
-                value = float(torch.randn(1, generator=generators[b], device=image.device,
-                                          dtype=torch.float64)) * sd
-            noise[b, y, x] = value
+        noise = noise.clone().flatten(1)
+        base = image.flatten(1)
+        rows, pixels = redraw.flatten(1).nonzero(as_tuple=True)
+        attempt = 0
+        while rows.numel():
+            attempt += 1
+            value = redraw_noise(rows, pixels, attempt)
+            ok = (base[rows, pixels] + value >= 0.0) & (base[rows, pixels] + value <= 1.0)
+            noise[rows[ok], pixels[ok]] = value[ok]
+            rows, pixels = rows[~ok], pixels[~ok]
+        noise = noise.view_as(image)
     return image + noise
 
 
@@ -138,48 +141,47 @@ class CriticalBandNoise:
         self.sd = sd
         self.seed = int(seed)
 
-    def noise_seed(self, index: int) -> int:
-        """The 63-bit seed of image ``index``'s generator in this condition."""
-        key = f"criticalband|seed={self.seed}|band={self.band}|sd={self.sd!r}|index={int(index)}"
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "little") & (2 ** 63 - 1)
+    def noise_key(self) -> int:
+        """The 64-bit key of this condition's stream in ``biasbench.rng``."""
+        return rng.stream_key(f"criticalband|seed={self.seed}|band={self.band}|sd={self.sd!r}")
 
-    def noise_generator(self, index: int, device: torch.device | str = "cpu") -> torch.Generator:
-        """A fresh generator for image ``index``: first draws the [H, W] float64 noise
-        (``torch.randn(H, W, dtype=float64) * sd``), then any out-of-range redraws."""
-        gen = torch.Generator(device=device)
-        gen.manual_seed(self.noise_seed(index))
-        return gen
+    def white_noise(self, indices: Tensor, h: int, w: int, device: torch.device | str = "cpu") -> Tensor:
+        """The white noise N(0, sd^2) of images ``indices``: float64 ``[B, H, W]`` (draw round 0)."""
+        return rng.normal(self.noise_key(), indices, h * w, device=device).view(-1, h, w).mul_(self.sd)
+
+    def redraw_noise(self, indices: Tensor, pixels: Tensor, attempt: int) -> Tensor:
+        """Attempt ``attempt`` >= 1 at redrawing the noise of pixel ``pixels[k]`` (row-major) of
+        image ``indices[k]``: N(0, sd^2) values from draw round ``attempt``."""
+        return rng.normal_at(self.noise_key(), indices, pixels, draw=attempt) * self.sd
 
     def __call__(self, images: Tensor, indices: Tensor) -> Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ConfigError(f"critical-band noise expects RGB batches [B, 3, H, W]; got {tuple(images.shape)}")
         b, _, h, w = images.shape
-        index_list = torch.as_tensor(indices).reshape(-1).tolist()
+        indices = torch.as_tensor(indices).reshape(-1).to(images.device, torch.long, non_blocking=True)
         if self.sd > 0.0:
             if pyramid_height(h, w) < N_BANDS:
                 raise ConfigError(f"critical-band noise needs images of at least 160x160 px for its "
                                   f"{N_BANDS} pyramid levels; got {h}x{w}")
-            if len(index_list) != b:
-                raise ConfigError(f"critical-band noise got {len(index_list)} indices for {b} images")
+            if indices.numel() != b:
+                raise ConfigError(f"critical-band noise got {indices.numel()} indices for {b} images")
         out = torch.empty(b, 3, h, w, dtype=torch.float32, device=images.device)
         # On the CPU a few images at a time: the float64 temporaries of a whole batch
         # would leave the caches (and cost page faults); GPUs take the whole batch.
         k = CPU_CHUNK if images.device.type == "cpu" else max(b, 1)
         for i in range(0, b, k):
-            out[i:i + k] = self._stimulus(images[i:i + k], index_list[i:i + k]).unsqueeze(1)
+            out[i:i + k] = self._stimulus(images[i:i + k], indices[i:i + k]).unsqueeze(1)
         return out
 
-    def _stimulus(self, images: Tensor, index_list: list[int]) -> Tensor:
+    def _stimulus(self, images: Tensor, indices: Tensor) -> Tensor:
         """The grey float64 result ``[B, H, W]`` of a few images."""
         image = low_contrast_grey(images)
         if self.sd == 0.0:
             return image
         _, h, w = image.shape
-        generators = [self.noise_generator(i, image.device) for i in index_list]
-        noise = torch.stack([torch.randn(h, w, generator=g, device=image.device, dtype=torch.float64)
-                             for g in generators]) * self.sd
-        return fix_out_of_range(image, band_noise(noise, self.band), self.sd, generators)
+        noise = self.white_noise(indices, h, w, image.device)
+        return fix_out_of_range(image, band_noise(noise, self.band), self.sd,
+                                lambda rows, pixels, k: self.redraw_noise(indices[rows], pixels, k))
 
     def __repr__(self) -> str:
         return f"CriticalBandNoise(band={self.band}, sd={self.sd}, seed={self.seed})"

@@ -127,6 +127,12 @@ def _down(x: Tensor) -> Tensor:
     return _correlate(_correlate(x, -2, 2), -1, 2)
 
 
+@lru_cache(maxsize=None)
+def _up_index(m: int, last: int, device: str) -> Tensor:
+    """``[1, 0..m-1, last]`` on ``device``, built once (a host-to-device copy per call otherwise)."""
+    return torch.tensor([1, *range(m), last], device=device)
+
+
 def _up_axis(y: Tensor, dim: int, n: int) -> Tensor:
     """upConv along ``dim`` to length ``n``: zeros between samples, then the correlation.
 
@@ -136,8 +142,7 @@ def _up_axis(y: Tensor, dim: int, n: int) -> Tensor:
     """
     m = y.shape[dim]  # (n + 1) // 2
     last = m - 1 if n % 2 == 0 else m - 2  # z[n] reflects to z[n-2]: y[m-1] (n even) or y[m-2] (n odd)
-    idx = torch.tensor([1, *range(m), last], device=y.device)
-    p = y.index_select(dim, idx)  # p[j + 1] = y[j]
+    p = y.index_select(dim, _up_index(m, last, str(y.device)))  # p[j + 1] = y[j]
     even = _OUTER * (_along(p, dim, 0, m, 1) + _along(p, dim, 2, m, 1)) + _CENTRE * _along(p, dim, 1, m, 1)
     odd = _INNER * (_along(p, dim, 1, n // 2, 1) + _along(p, dim, 2, n // 2, 1))
     shape = list(y.shape)
