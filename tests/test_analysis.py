@@ -346,7 +346,7 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
     ours = _write(pd.DataFrame([{"model": "mine", **my_model()},
                                 {"model": "tv_resnet50", "top1_acc/imagenet": 99.0}]), tmp_path / "ours.csv")
     out = tmp_path / "out"
-    rc = analyze_cli.main(["--results", str(ours), "--paper-results", "--highlight", "mine", "--out", str(out),
+    rc = analyze_cli.main(["--results", str(ours), "--paper-results", "download", "--highlight", "mine", "--out", str(out),
                            "--cache-dir", str(monkeypatch_cache)])
     assert rc == 0, capsys.readouterr().err
     corr = pd.read_csv(out / "correlations.csv")
@@ -364,6 +364,32 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, stem
         assert pdf.startswith(b"%PDF") and len(pdf) > 5_000, stem
         assert f"{stem}.png" in summary
+
+
+def test_shipped_paper_table_is_the_published_file(reference_dir):
+    from biasbench.analysis.paper_table import SHIPPED_PAPER_TABLE
+    assert SHIPPED_PAPER_TABLE == REPO / "raw-data" / "paper" / "benchmark.csv"
+    assert SHIPPED_PAPER_TABLE.read_bytes() == (reference_dir / "paper" / "benchmark.csv").read_bytes()
+    assert "CC BY-SA 4.0" in (REPO / "raw-data" / "paper" / "README.md").read_text()
+
+
+def test_cli_paper_results_works_offline_from_the_shipped_copy(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIASBENCH_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # no raw-data/benchmark.csv of ours here, an empty cache
+    out = tmp_path / "out"
+    rc = analyze_cli.main(["--paper-results", "--offline", "--no-figures", "--out", str(out),
+                           "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 0, capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+    shipped = read_results(REPO / "raw-data" / "paper" / "benchmark.csv")
+    corr = pd.read_csv(out / "correlations.csv")
+    row = corr[(corr["group"] == "all") & (corr["bias"] == "shape-bias") & (corr["aggregate"] == "ID")].iloc[0]
+    # recomputed here from the shipped file with scipy, not copied out of it
+    from scipy import stats
+    models = [m for m in PAPER_MODELS if m in shipped.index]
+    idv = shipped.loc[models, list(AGGREGATES["ID"])].mean(axis=1)
+    assert row.rho == pytest.approx(stats.spearmanr(shipped.loc[models, "shape-bias"], idv).statistic)
+    assert row.n == 48 and "shipped with biasbench" in (out / "summary.md").read_text()
 
 
 def test_cli_user_error_exits_2_with_one_line(tmp_path, capsys):

@@ -19,11 +19,12 @@ from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, Metrics, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations
 from .figures import all_figures, save_figure
-from .paper_table import PAPER_TABLE_URL, load_paper_table, paper_table_path
+from .paper_table import PAPER_TABLE_URL, SHIPPED_PAPER_TABLE, load_paper_table, paper_table_path
 from .report import highlight_ranks, summary_markdown
 from .tables import merge_tables, read_results
 
-DOWNLOAD = "download"  # value of the ``paper`` argument that fetches the published table
+SHIPPED = "shipped"    # value of the ``paper`` argument that reads raw-data/paper/benchmark.csv
+DOWNLOAD = "download"  # value of the ``paper`` argument that fetches the newest published table
 
 
 @dataclass
@@ -54,8 +55,8 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
     """Our table and/or the paper's, merged: returns (table, provenance, source descriptions).
 
     ``results``: our CSV; None uses ``default_results`` when that file has rows.
-    ``paper``: None/False = not used; True or "download" = the published table
-    (cached download); a path = that file.
+    ``paper``: None/False = not used; True or "shipped" = the published table shipped in
+    ``raw-data/paper/``; "download" = its newest upstream version (cached download); a path = that file.
     """
     sources: list[str] = []
     ours = None
@@ -70,7 +71,11 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
                            "paper's published table")
     paper_df = None
     if paper:
-        if paper is True or paper == DOWNLOAD:
+        if paper is True or paper == SHIPPED:
+            paper_df = load_paper_table(SHIPPED_PAPER_TABLE)
+            sources.append(f"paper table: {SHIPPED_PAPER_TABLE.parent.name}/{SHIPPED_PAPER_TABLE.name} shipped "
+                           f"with biasbench (from {PAPER_TABLE_URL}; {len(paper_df)} models)")
+        elif paper == DOWNLOAD:
             cached = paper_table_path(cache_dir)
             paper_df = load_paper_table(cache_dir=cache_dir, offline=offline)
             sources.append(f"paper table: {PAPER_TABLE_URL} (cached at {cached}; {len(paper_df)} models)")
