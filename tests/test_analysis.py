@@ -109,7 +109,7 @@ def test_aggregates_of_known_models_match_hand_computed_values(paper_analysis):
 
 def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
     corr = paper_analysis.correlations
-    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"]
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     assert len(corr) == 3 * len(BIASES) * len(AGGREGATES)
     assert corr.groupby("group")["n"].unique().map(list).to_dict() == {
         "all": [48], "adversarial": [15], "non_adversarial": [33]}
@@ -131,7 +131,7 @@ def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
 
 def test_bias_matrix_is_symmetric_with_unit_diagonal(paper_analysis):
     bc = paper_analysis.bias_correlations
-    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"] and len(bc) == 36
+    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(bc) == 36
     m = bc.pivot(index="bias_a", columns="bias_b", values="rho")
     np.testing.assert_allclose(m.to_numpy(), m.T.to_numpy())
     np.testing.assert_allclose(np.diag(m.to_numpy()), 1.0)
@@ -309,7 +309,7 @@ def test_paper_table_downloads_once_into_the_cache(tmp_path, served):
     assert path == tmp_path / "cache" / "paper" / "benchmark.csv" and path.read_bytes() == body
     assert [p.name for p in path.parent.iterdir()] == ["benchmark.csv"]  # no temp file left behind
     (www / "benchmark.csv").unlink()  # served no more: the cached copy is used
-    table, prov, sources = load_results(None, True, default_results=tmp_path / "none.csv",
+    table, prov, sources = load_results(None, "download", default_results=tmp_path / "none.csv",
                                         cache_dir=tmp_path / "cache")
     assert len(table) == 48 and (prov["source"] == "paper").all() and str(path) in sources[0]
 
@@ -350,8 +350,8 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
                            "--cache-dir", str(monkeypatch_cache)])
     assert rc == 0, capsys.readouterr().err
     corr = pd.read_csv(out / "correlations.csv")
-    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"] and len(corr) == 72
-    assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"]
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(corr) == 72
+    assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     metrics = pd.read_csv(out / "metrics.csv", index_col="model")
     assert metrics.at["tv_resnet50", "ID"] == pytest.approx((99 + 68 + 88) / 3)
     assert metrics.at["tv_resnet50", "source"] == "ours+paper" and metrics.at["mine", "source"] == "ours"
@@ -431,3 +431,41 @@ def test_notebook_runs_top_to_bottom_with_the_same_results(tmp_path, monkeypatch
     shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert shown == [summary_markdown(expected)]
     assert "### mine (ours)" in shown[0] and "**-1.00** (p<0.001)" in shown[0]
+
+
+# ---------------------------------------------------------------- bootstrap over models
+
+
+def test_spearman_interval_is_scipys_paired_percentile_bootstrap_with_the_same_seed():
+    from scipy import stats
+    from biasbench.analysis.model_bootstrap import spearman_interval
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=30)
+    y = x + rng.normal(size=30)
+    ours = spearman_interval(x, y, n_resamples=500, seed=7)
+    ref = stats.bootstrap((x, y), lambda a, b: stats.spearmanr(a, b).statistic, paired=True, vectorized=False,
+                          n_resamples=500, method="percentile", random_state=np.random.default_rng(7))
+    assert ours == pytest.approx(tuple(ref.confidence_interval), abs=1e-12)
+    assert spearman_interval(x, y, n_resamples=500, seed=7) == ours  # reproducible
+    # a hand-written resampling (independent draws) lands near it
+    idx = np.random.default_rng(11).integers(0, 30, (4000, 30))
+    boot = [stats.spearmanr(x[i], y[i]).statistic for i in idx]
+    assert ours == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=0.05)
+
+
+def test_rank_interval_matches_a_hand_written_resampling():
+    from biasbench.analysis.model_bootstrap import rank_interval
+    ref = np.arange(1.0, 48.0)  # 47 models; value 40.5 has 7 above it -> rank 8
+    lo, hi = rank_interval(40.5, ref, n_resamples=1000, seed=5)
+    idx = np.random.default_rng(5).integers(0, 47, (1000, 47))
+    ranks = [1 + int((ref[i] > 40.5).sum()) for i in idx]
+    assert (lo, hi) == tuple(np.percentile(ranks, [2.5, 97.5]))
+    assert lo < 8 < hi
+
+
+def test_correlation_tables_carry_intervals_around_rho():
+    values = analyze(check_table(synthetic_table())).correlations
+    ok = values.dropna(subset=["rho"])
+    assert (ok["rho_lo"] <= ok["rho"] + 1e-12).all() and (ok["rho"] <= ok["rho_hi"] + 1e-12).all()
+    exact = ok[(ok["group"] == "all") & (ok["bias"] == "shape-bias") & (ok["aggregate"] == "ID")].iloc[0]
+    assert exact.rho_lo == pytest.approx(-1.0) and exact.rho_hi == pytest.approx(-1.0)
