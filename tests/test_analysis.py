@@ -469,3 +469,45 @@ def test_correlation_tables_carry_intervals_around_rho():
     assert (ok["rho_lo"] <= ok["rho"] + 1e-12).all() and (ok["rho"] <= ok["rho_hi"] + 1e-12).all()
     exact = ok[(ok["group"] == "all") & (ok["bias"] == "shape-bias") & (ok["aggregate"] == "ID")].iloc[0]
     assert exact.rho_lo == pytest.approx(-1.0) and exact.rho_hi == pytest.approx(-1.0)
+
+
+# ---------------------------------------------------------------- leave-one-model-out prediction
+
+
+def test_linear_leave_one_out_matches_numpy_least_squares():
+    from biasbench.analysis.prediction import leave_one_out_predictions, r2_score
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=20)
+    pred = leave_one_out_predictions(X, y)
+    for i in (0, 7, 19):
+        A = np.delete(np.column_stack([np.ones(20), X]), i, axis=0)
+        coef = np.linalg.solve(A.T @ A, A.T @ np.delete(y, i))  # normal equations, independently of lstsq
+        assert pred[i] == pytest.approx(np.r_[1.0, X[i]] @ coef)
+    expect = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert r2_score(y, pred) == pytest.approx(expect)
+
+
+def test_rank_variant_recovers_a_monotone_relation_and_intervals_are_hand_resampled():
+    from scipy import stats
+    from biasbench.analysis.prediction import bootstrap_scores, leave_one_out_predictions, r2_score
+    x = np.linspace(0, 3, 25)[:, None]
+    y = np.exp(x[:, 0])  # monotone, not linear
+    pred = leave_one_out_predictions(x, y, "rank")
+    assert stats.spearmanr(y[1:-1], pred[1:-1]).statistic == pytest.approx(1.0)
+    r2_lo, r2_hi, rho_lo, rho_hi = bootstrap_scores(y, pred, n_resamples=300, seed=2)
+    idx = np.random.default_rng(2).integers(0, 25, (300, 25))
+    r2s = [r2_score(y[i], pred[i]) for i in idx]
+    rhos = [stats.spearmanr(y[i], pred[i]).statistic for i in idx]
+    assert (r2_lo, r2_hi) == pytest.approx(tuple(np.percentile(r2s, [2.5, 97.5])))
+    assert (rho_lo, rho_hi) == pytest.approx(tuple(np.nanpercentile(rhos, [2.5, 97.5])))
+
+
+def test_prediction_table_baseline_top1_predicts_id_exactly_in_the_synthetic_table(tmp_path):
+    result = analyze(check_table(synthetic_table()))
+    t = result.prediction.set_index(["aggregate", "predictor", "variant"])
+    assert len(t) == 16 and (t["n"] == 48).all()
+    # ID = top1 - 1.333 exactly in the synthetic table: the baseline is perfect out of sample
+    assert t.loc[("ID", "top1", "linear"), "r2"] == pytest.approx(1.0)
+    assert t.loc[("ID", "top1", "linear"), "spearman"] == pytest.approx(1.0)
+    assert "leave one model out" in summary_markdown(result)

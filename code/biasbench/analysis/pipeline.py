@@ -19,6 +19,7 @@ from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, Metrics, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations
 from .figures import all_figures, save_figure
+from .prediction import TOP1, prediction_table
 from .paper_table import PAPER_TABLE_URL, SHIPPED_PAPER_TABLE, load_paper_table, paper_table_path
 from .report import highlight_ranks, summary_markdown
 from .tables import merge_tables, read_results
@@ -37,6 +38,7 @@ class Analysis:
     correlations: pd.DataFrame     # group, bias, aggregate, rho, p, shown, n
     bias_correlations: pd.DataFrame  # bias_a, bias_b, rho, p, shown, n
     ranks: pd.DataFrame            # highlight ranks per metric
+    prediction: pd.DataFrame | None = None  # leave-one-model-out R^2 / Spearman per aggregate (prediction.py)
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -114,9 +116,11 @@ def analyze(table: pd.DataFrame, provenance: pd.DataFrame | None = None, highlig
     corr = bias_aggregate_correlations(metrics.values)
     bias_corr = bias_bias_correlations(metrics.values)
     ranks = highlight_ranks(metrics.values, highlights)
+    top1 = table[TOP1] if TOP1 in table.columns else pd.Series(float("nan"), index=table.index)
+    prediction = prediction_table(metrics.values, top1, paper_present)
     return Analysis(table=table, provenance=provenance, highlights=highlights, analysed=analysed, metrics=metrics,
                     correlations=corr, bias_correlations=bias_corr, ranks=ranks, notes=notes,
-                    sources=list(sources))
+                    sources=list(sources), prediction=prediction)
 
 
 def _notes(table: pd.DataFrame, metrics: Metrics, paper_present: list[str], highlights: list[str]) -> list[str]:
@@ -153,6 +157,7 @@ def write_outputs(analysis: Analysis, out_dir: str | os.PathLike, *, figures: bo
     written = []
     for name, df, index in (("correlations.csv", analysis.correlations, False),
                             ("bias_correlations.csv", analysis.bias_correlations, False),
+                            ("prediction.csv", analysis.prediction, False),
                             ("metrics.csv", analysis.metrics.values.loc[analysis.analysed].join(
                                 analysis.provenance["source"]), True)):
         df.to_csv(out / name, index=index)

@@ -107,6 +107,18 @@ def summary_markdown(analysis, figure_files=()) -> str:
                 "", _corr_markdown(a.correlations[a.correlations["group"] == group], group), ""]
     out += ["## Bias vs. bias (the paper's models)", "", _corr_markdown(a.bias_correlations, None), ""]
 
+    if a.prediction is not None:
+        t = a.prediction.copy()
+        for k in ("r2", "spearman"):
+            t[k] = [_fmt(v) + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+                    for v, lo, hi in zip(t[k], t[f"{k}_lo"], t[f"{k}_hi"])]
+        out += ["## Does a model's bias predict its generalization? (leave one model out)", "",
+                "Each aggregate of each paper model predicted from a fit on the other models: from the six "
+                "biases or from ImageNet top-1 alone (the baseline); `linear` = least squares, `rank` = the same "
+                "on ranks. Out-of-sample R^2 and Spearman rho of predictions vs. values, "
+                "[95 % bootstrap interval over models].", "",
+                md_table(t[["aggregate", "predictor", "variant", "n", "r2", "spearman"]], index=False), ""]
+
     if a.highlights:
         out += ["## Highlighted models: rank among the paper's models", "",
                 "Rank 1 = highest value (for every metric, biases included); the interval resamples the paper's "
