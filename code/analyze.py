@@ -11,7 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from biasbench.analysis import DOWNLOAD, analyze, load_results, parse_highlights, write_outputs  # noqa: E402
+from biasbench.analysis import SHIPPED, analyze, load_results, parse_highlights, write_outputs  # noqa: E402
 from biasbench.errors import UserError  # noqa: E402
 
 
@@ -19,8 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=None,
                    help="results CSV in the paper's column format (default: raw-data/benchmark.csv when it has rows)")
-    p.add_argument("--paper-results", "--paper_results", nargs="?", const=DOWNLOAD, default=None, metavar="PATH",
-                   help="merge the authors' published table: without PATH it is downloaded once into the cache "
+    p.add_argument("--paper-results", "--paper_results", nargs="?", const=SHIPPED, default=None, metavar="PATH",
+                   help="merge the authors' published table: without PATH the copy shipped in raw-data/paper/; "
+                        "'download' fetches the newest upstream version once into the cache "
                         "($BIASBENCH_CACHE/paper/benchmark.csv); our values win where both tables have one")
     p.add_argument("--highlight", default=None, metavar="MODEL[,MODEL]",
                    help="models to draw on top of the paper's 48 and rank among them (e.g. your checkpoint)")

@@ -109,7 +109,7 @@ def test_aggregates_of_known_models_match_hand_computed_values(paper_analysis):
 
 def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
     corr = paper_analysis.correlations
-    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"]
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     assert len(corr) == 3 * len(BIASES) * len(AGGREGATES)
     assert corr.groupby("group")["n"].unique().map(list).to_dict() == {
         "all": [48], "adversarial": [15], "non_adversarial": [33]}
@@ -131,7 +131,7 @@ def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
 
 def test_bias_matrix_is_symmetric_with_unit_diagonal(paper_analysis):
     bc = paper_analysis.bias_correlations
-    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"] and len(bc) == 36
+    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(bc) == 36
     m = bc.pivot(index="bias_a", columns="bias_b", values="rho")
     np.testing.assert_allclose(m.to_numpy(), m.T.to_numpy())
     np.testing.assert_allclose(np.diag(m.to_numpy()), 1.0)
@@ -309,7 +309,7 @@ def test_paper_table_downloads_once_into_the_cache(tmp_path, served):
     assert path == tmp_path / "cache" / "paper" / "benchmark.csv" and path.read_bytes() == body
     assert [p.name for p in path.parent.iterdir()] == ["benchmark.csv"]  # no temp file left behind
     (www / "benchmark.csv").unlink()  # served no more: the cached copy is used
-    table, prov, sources = load_results(None, True, default_results=tmp_path / "none.csv",
+    table, prov, sources = load_results(None, "download", default_results=tmp_path / "none.csv",
                                         cache_dir=tmp_path / "cache")
     assert len(table) == 48 and (prov["source"] == "paper").all() and str(path) in sources[0]
 
@@ -346,12 +346,12 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
     ours = _write(pd.DataFrame([{"model": "mine", **my_model()},
                                 {"model": "tv_resnet50", "top1_acc/imagenet": 99.0}]), tmp_path / "ours.csv")
     out = tmp_path / "out"
-    rc = analyze_cli.main(["--results", str(ours), "--paper-results", "--highlight", "mine", "--out", str(out),
+    rc = analyze_cli.main(["--results", str(ours), "--paper-results", "download", "--highlight", "mine", "--out", str(out),
                            "--cache-dir", str(monkeypatch_cache)])
     assert rc == 0, capsys.readouterr().err
     corr = pd.read_csv(out / "correlations.csv")
-    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n"] and len(corr) == 72
-    assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n"]
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(corr) == 72
+    assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     metrics = pd.read_csv(out / "metrics.csv", index_col="model")
     assert metrics.at["tv_resnet50", "ID"] == pytest.approx((99 + 68 + 88) / 3)
     assert metrics.at["tv_resnet50", "source"] == "ours+paper" and metrics.at["mine", "source"] == "ours"
@@ -364,6 +364,32 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, stem
         assert pdf.startswith(b"%PDF") and len(pdf) > 5_000, stem
         assert f"{stem}.png" in summary
+
+
+def test_shipped_paper_table_is_the_published_file(reference_dir):
+    from biasbench.analysis.paper_table import SHIPPED_PAPER_TABLE
+    assert SHIPPED_PAPER_TABLE == REPO / "raw-data" / "paper" / "benchmark.csv"
+    assert SHIPPED_PAPER_TABLE.read_bytes() == (reference_dir / "paper" / "benchmark.csv").read_bytes()
+    assert "CC BY-SA 4.0" in (REPO / "raw-data" / "paper" / "README.md").read_text()
+
+
+def test_cli_paper_results_works_offline_from_the_shipped_copy(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BIASBENCH_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # no raw-data/benchmark.csv of ours here, an empty cache
+    out = tmp_path / "out"
+    rc = analyze_cli.main(["--paper-results", "--offline", "--no-figures", "--out", str(out),
+                           "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 0, capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+    shipped = read_results(REPO / "raw-data" / "paper" / "benchmark.csv")
+    corr = pd.read_csv(out / "correlations.csv")
+    row = corr[(corr["group"] == "all") & (corr["bias"] == "shape-bias") & (corr["aggregate"] == "ID")].iloc[0]
+    # recomputed here from the shipped file with scipy, not copied out of it
+    from scipy import stats
+    models = [m for m in PAPER_MODELS if m in shipped.index]
+    idv = shipped.loc[models, list(AGGREGATES["ID"])].mean(axis=1)
+    assert row.rho == pytest.approx(stats.spearmanr(shipped.loc[models, "shape-bias"], idv).statistic)
+    assert row.n == 48 and "shipped with biasbench" in (out / "summary.md").read_text()
 
 
 def test_cli_user_error_exits_2_with_one_line(tmp_path, capsys):
@@ -405,3 +431,83 @@ def test_notebook_runs_top_to_bottom_with_the_same_results(tmp_path, monkeypatch
     shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert shown == [summary_markdown(expected)]
     assert "### mine (ours)" in shown[0] and "**-1.00** (p<0.001)" in shown[0]
+
+
+# ---------------------------------------------------------------- bootstrap over models
+
+
+def test_spearman_interval_is_scipys_paired_percentile_bootstrap_with_the_same_seed():
+    from scipy import stats
+    from biasbench.analysis.model_bootstrap import spearman_interval
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=30)
+    y = x + rng.normal(size=30)
+    ours = spearman_interval(x, y, n_resamples=500, seed=7)
+    ref = stats.bootstrap((x, y), lambda a, b: stats.spearmanr(a, b).statistic, paired=True, vectorized=False,
+                          n_resamples=500, method="percentile", random_state=np.random.default_rng(7))
+    assert ours == pytest.approx(tuple(ref.confidence_interval), abs=1e-12)
+    assert spearman_interval(x, y, n_resamples=500, seed=7) == ours  # reproducible
+    # a hand-written resampling (independent draws) lands near it
+    idx = np.random.default_rng(11).integers(0, 30, (4000, 30))
+    boot = [stats.spearmanr(x[i], y[i]).statistic for i in idx]
+    assert ours == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=0.05)
+
+
+def test_rank_interval_matches_a_hand_written_resampling():
+    from biasbench.analysis.model_bootstrap import rank_interval
+    ref = np.arange(1.0, 48.0)  # 47 models; value 40.5 has 7 above it -> rank 8
+    lo, hi = rank_interval(40.5, ref, n_resamples=1000, seed=5)
+    idx = np.random.default_rng(5).integers(0, 47, (1000, 47))
+    ranks = [1 + int((ref[i] > 40.5).sum()) for i in idx]
+    assert (lo, hi) == tuple(np.percentile(ranks, [2.5, 97.5]))
+    assert lo < 8 < hi
+
+
+def test_correlation_tables_carry_intervals_around_rho():
+    values = analyze(check_table(synthetic_table())).correlations
+    ok = values.dropna(subset=["rho"])
+    assert (ok["rho_lo"] <= ok["rho"] + 1e-12).all() and (ok["rho"] <= ok["rho_hi"] + 1e-12).all()
+    exact = ok[(ok["group"] == "all") & (ok["bias"] == "shape-bias") & (ok["aggregate"] == "ID")].iloc[0]
+    assert exact.rho_lo == pytest.approx(-1.0) and exact.rho_hi == pytest.approx(-1.0)
+
+
+# ---------------------------------------------------------------- leave-one-model-out prediction
+
+
+def test_linear_leave_one_out_matches_numpy_least_squares():
+    from biasbench.analysis.prediction import leave_one_out_predictions, r2_score
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=20)
+    pred = leave_one_out_predictions(X, y)
+    for i in (0, 7, 19):
+        A = np.delete(np.column_stack([np.ones(20), X]), i, axis=0)
+        coef = np.linalg.solve(A.T @ A, A.T @ np.delete(y, i))  # normal equations, independently of lstsq
+        assert pred[i] == pytest.approx(np.r_[1.0, X[i]] @ coef)
+    expect = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert r2_score(y, pred) == pytest.approx(expect)
+
+
+def test_rank_variant_recovers_a_monotone_relation_and_intervals_are_hand_resampled():
+    from scipy import stats
+    from biasbench.analysis.prediction import bootstrap_scores, leave_one_out_predictions, r2_score
+    x = np.linspace(0, 3, 25)[:, None]
+    y = np.exp(x[:, 0])  # monotone, not linear
+    pred = leave_one_out_predictions(x, y, "rank")
+    assert stats.spearmanr(y[1:-1], pred[1:-1]).statistic == pytest.approx(1.0)
+    r2_lo, r2_hi, rho_lo, rho_hi = bootstrap_scores(y, pred, n_resamples=300, seed=2)
+    idx = np.random.default_rng(2).integers(0, 25, (300, 25))
+    r2s = [r2_score(y[i], pred[i]) for i in idx]
+    rhos = [stats.spearmanr(y[i], pred[i]).statistic for i in idx]
+    assert (r2_lo, r2_hi) == pytest.approx(tuple(np.percentile(r2s, [2.5, 97.5])))
+    assert (rho_lo, rho_hi) == pytest.approx(tuple(np.nanpercentile(rhos, [2.5, 97.5])))
+
+
+def test_prediction_table_baseline_top1_predicts_id_exactly_in_the_synthetic_table(tmp_path):
+    result = analyze(check_table(synthetic_table()))
+    t = result.prediction.set_index(["aggregate", "predictor", "variant"])
+    assert len(t) == 16 and (t["n"] == 48).all()
+    # ID = top1 - 1.333 exactly in the synthetic table: the baseline is perfect out of sample
+    assert t.loc[("ID", "top1", "linear"), "r2"] == pytest.approx(1.0)
+    assert t.loc[("ID", "top1", "linear"), "spearman"] == pytest.approx(1.0)
+    assert "leave one model out" in summary_markdown(result)

@@ -6,6 +6,8 @@ Groups are always drawn from the paper's 48 models: all of them, the 15
 adversarially trained ones, the other 33. Models outside the 48 (a user's new
 checkpoint) never enter these numbers. A model lacking a value is left out of
 that one pair; ``n`` says how many models each coefficient rests on.
+``rho_lo``/``rho_hi`` bound a 95 % percentile bootstrap interval over the
+models (``model_bootstrap.spearman_interval``, seeded).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from scipy import stats
 
 from ..zoo.paper_models import MODEL_CATEGORY, PAPER_MODELS
 from .aggregates import AGGREGATES, BIASES
+from .model_bootstrap import spearman_interval
 
 ALPHA = 0.05
 MIN_MODELS = 3  # below this a rank correlation and its p-value mean nothing
@@ -29,8 +32,8 @@ GROUPS: dict[str, list[str]] = {
     "non_adversarial": [m for m in PAPER_MODELS if MODEL_CATEGORY[m] != "adversarial_training"],
 }
 
-CORRELATION_COLUMNS = ["group", "bias", "aggregate", "rho", "p", "shown", "n"]
-BIAS_CORRELATION_COLUMNS = ["bias_a", "bias_b", "rho", "p", "shown", "n"]
+CORRELATION_COLUMNS = ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
+BIAS_CORRELATION_COLUMNS = ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
 
 
 def spearman(x, y, alpha: float = ALPHA) -> tuple[float, float, float, int]:
@@ -61,14 +64,16 @@ def bias_aggregate_correlations(values: pd.DataFrame, alpha: float = ALPHA) -> p
     for group in GROUPS:
         sub = _members(values, group)
         for bias, agg in product(BIASES, AGGREGATES):
-            rows.append((group, bias, agg, *spearman(sub[bias], sub[agg], alpha)))
+            rows.append((group, bias, agg, *spearman(sub[bias], sub[agg], alpha),
+                         *spearman_interval(sub[bias], sub[agg])))
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
 
 
 def bias_bias_correlations(values: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """The bias-vs-bias matrix over the 48, one row per ordered pair (diagonal included)."""
     sub = _members(values, "all")
-    rows = [(a, b, *spearman(sub[a], sub[b], alpha)) for a, b in product(BIASES, BIASES)]
+    rows = [(a, b, *spearman(sub[a], sub[b], alpha), *spearman_interval(sub[a], sub[b]))
+            for a, b in product(BIASES, BIASES)]
     return pd.DataFrame(rows, columns=BIAS_CORRELATION_COLUMNS)
 
 

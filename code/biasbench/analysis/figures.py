@@ -151,16 +151,27 @@ def bandpass_figure(table: pd.DataFrame, models, highlights=()) -> Figure | None
     return _fixed_layout(fig)
 
 
-def _heatmap(ax, matrix: pd.DataFrame, title: str) -> object:
+def _heatmap(ax, matrix: pd.DataFrame, title: str, lo: pd.DataFrame | None = None,
+             hi: pd.DataFrame | None = None) -> object:
+    """Coloured coefficients, each annotated with its bootstrap interval [lo, hi] when given."""
     data = matrix.to_numpy(float)
     im = ax.imshow(data, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(matrix.shape[0]), matrix.index)
     for (i, j), v in np.ndenumerate(data):
-        ax.text(j, i, "n/a" if np.isnan(v) else "0" if v == 0 else f"{v:.2f}", ha="center", va="center", fontsize=8,
+        text = "n/a" if np.isnan(v) else "0" if v == 0 else f"{v:.2f}"
+        if lo is not None and not np.isnan(lo.iat[i, j]):
+            text += f"\n[{lo.iat[i, j]:.2f}, {hi.iat[i, j]:.2f}]"
+        ax.text(j, i, text, ha="center", va="center", fontsize=6.5 if lo is not None else 8,
                 color="white" if not np.isnan(v) and abs(v) > 0.6 else "black")
     ax.set_title(title, fontsize=10)
     return im
+
+
+def _interval_matrices(corr: pd.DataFrame, group: str | None) -> tuple:
+    if "rho_lo" not in corr.columns:
+        return None, None
+    return as_matrix(corr, "rho_lo", group), as_matrix(corr, "rho_hi", group)
 
 
 def _n_text(n: pd.Series) -> str:
@@ -173,8 +184,9 @@ def correlation_figure(correlations: pd.DataFrame) -> Figure:
     axes = fig.subplots(1, len(GROUPS))
     for ax, group in zip(axes, GROUPS):
         n = correlations.loc[correlations["group"] == group, "n"]
-        im = _heatmap(ax, as_matrix(correlations, group=group), f"{group} ({_n_text(n)})")
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rho (0 where p >= 0.05)")
+        im = _heatmap(ax, as_matrix(correlations, group=group), f"{group} ({_n_text(n)})",
+                      *_interval_matrices(correlations, group))
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="Spearman rho (0 where p >= 0.05) [95% bootstrap interval]")
     return _fixed_layout(fig)
 
 
@@ -182,8 +194,9 @@ def bias_correlation_figure(bias_correlations: pd.DataFrame) -> Figure:
     """Shown bias-vs-bias coefficients over the paper's models."""
     fig = Figure(figsize=(6, 5), layout="constrained")
     ax = fig.subplots()
-    im = _heatmap(ax, as_matrix(bias_correlations), f"biases vs. biases ({_n_text(bias_correlations['n'])})")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="Spearman rho (0 where p >= 0.05)")
+    im = _heatmap(ax, as_matrix(bias_correlations), f"biases vs. biases ({_n_text(bias_correlations['n'])})",
+                  *_interval_matrices(bias_correlations, None))
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Spearman rho (0 where p >= 0.05) [95% bootstrap interval]")
     return _fixed_layout(fig)
 
 

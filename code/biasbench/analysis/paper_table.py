@@ -1,8 +1,9 @@
-"""The authors' published results table, fetched at run time into the cache.
+"""The authors' published results table: the copy shipped in ``raw-data/paper/``, or a newer download.
 
-It is never shipped with the project: ``load_paper_table()`` reads it from a
-path the user gives, or downloads ``raw-data/benchmark.csv`` of
-paulgavrikov/biases_vs_generalization once into
+``raw-data/paper/benchmark.csv`` is the authors' ``raw-data/benchmark.csv`` of
+paulgavrikov/biases_vs_generalization (70 models, CC BY-SA 4.0; see
+``raw-data/paper/README.md``), so the analysis works offline on a fresh clone.
+``fetch_paper_table()`` downloads the current upstream version once into
 ``<cache>/paper/benchmark.csv`` (temporary file + rename, so an interrupted
 download never leaves a half file behind).
 """
@@ -25,6 +26,9 @@ from .tables import MODEL_COLUMN, check_table, read_results
 
 PAPER_TABLE_URL = ("https://raw.githubusercontent.com/paulgavrikov/biases_vs_generalization/"
                    "main/raw-data/benchmark.csv")
+
+
+SHIPPED_PAPER_TABLE = Path(__file__).resolve().parents[3] / "raw-data" / "paper" / "benchmark.csv"
 
 
 def paper_table_path(cache_dir: str | os.PathLike | None = None) -> Path:

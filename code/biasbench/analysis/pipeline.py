@@ -20,11 +20,13 @@ from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, Metrics, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations
 from .figures import all_figures, save_figure
-from .paper_table import PAPER_TABLE_URL, load_paper_table, paper_table_path
+from .prediction import TOP1, prediction_table
+from .paper_table import PAPER_TABLE_URL, SHIPPED_PAPER_TABLE, load_paper_table, paper_table_path
 from .report import highlight_ranks, summary_markdown
 from .tables import merge_tables, read_results
 
-DOWNLOAD = "download"  # value of the ``paper`` argument that fetches the published table
+SHIPPED = "shipped"    # value of the ``paper`` argument that reads raw-data/paper/benchmark.csv
+DOWNLOAD = "download"  # value of the ``paper`` argument that fetches the newest published table
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Analysis:
     correlations: pd.DataFrame     # group, bias, aggregate, rho, p, shown, n
     bias_correlations: pd.DataFrame  # bias_a, bias_b, rho, p, shown, n
     ranks: pd.DataFrame            # highlight ranks per metric
+    prediction: pd.DataFrame | None = None  # leave-one-model-out R^2 / Spearman per aggregate (prediction.py)
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -57,8 +60,8 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
     ``results``: our CSV; None uses ``default_results`` when that file has rows. Only its rows of
     ``setup`` are used ('' = the reference setup; e.g. 'bf16' reads the ``<model>@bf16`` rows as
     ``<model>``; README "Results").
-    ``paper``: None/False = not used; True or "download" = the published table
-    (cached download); a path = that file.
+    ``paper``: None/False = not used; True or "shipped" = the published table shipped in
+    ``raw-data/paper/``; "download" = its newest upstream version (cached download); a path = that file.
     """
     sources: list[str] = []
     ours = None
@@ -75,7 +78,11 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
                            "paper's published table")
     paper_df = None
     if paper:
-        if paper is True or paper == DOWNLOAD:
+        if paper is True or paper == SHIPPED:
+            paper_df = load_paper_table(SHIPPED_PAPER_TABLE)
+            sources.append(f"paper table: {SHIPPED_PAPER_TABLE.parent.name}/{SHIPPED_PAPER_TABLE.name} shipped "
+                           f"with biasbench (from {PAPER_TABLE_URL}; {len(paper_df)} models)")
+        elif paper == DOWNLOAD:
             cached = paper_table_path(cache_dir)
             paper_df = load_paper_table(cache_dir=cache_dir, offline=offline)
             sources.append(f"paper table: {PAPER_TABLE_URL} (cached at {cached}; {len(paper_df)} models)")
@@ -127,9 +134,11 @@ def analyze(table: pd.DataFrame, provenance: pd.DataFrame | None = None, highlig
     corr = bias_aggregate_correlations(metrics.values)
     bias_corr = bias_bias_correlations(metrics.values)
     ranks = highlight_ranks(metrics.values, highlights)
+    top1 = table[TOP1] if TOP1 in table.columns else pd.Series(float("nan"), index=table.index)
+    prediction = prediction_table(metrics.values, top1, paper_present)
     return Analysis(table=table, provenance=provenance, highlights=highlights, analysed=analysed, metrics=metrics,
                     correlations=corr, bias_correlations=bias_corr, ranks=ranks, notes=notes,
-                    sources=list(sources))
+                    sources=list(sources), prediction=prediction)
 
 
 def _notes(table: pd.DataFrame, metrics: Metrics, paper_present: list[str], highlights: list[str]) -> list[str]:
@@ -172,6 +181,7 @@ def write_outputs(analysis: Analysis, out_dir: str | os.PathLike, *, figures: bo
     written = []
     for name, df, index in (("correlations.csv", analysis.correlations, False),
                             ("bias_correlations.csv", analysis.bias_correlations, False),
+                            ("prediction.csv", analysis.prediction, False),
                             ("metrics.csv", analysis.metrics.values.loc[analysis.analysed].join(
                                 analysis.provenance["source"]), True)):
         df.to_csv(out / name, index=index)

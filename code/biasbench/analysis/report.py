@@ -10,8 +10,10 @@ import pandas as pd
 from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import AGGREGATES, BIASES, METRICS, UNITS
 from .correlations import ALPHA, GROUPS, as_matrix
+from .model_bootstrap import rank_interval
 
-RANK_COLUMNS = ["model", "metric", "value", "rank", "of", "paper_median", "paper_min", "paper_max"]
+RANK_COLUMNS = ["model", "metric", "value", "rank", "of", "rank_lo", "rank_hi", "paper_median", "paper_min",
+                "paper_max"]
 
 PAPER_TABLE_QUIRKS = [
     "`top1_acc/imagenet-real` in the paper's table is the accuracy of the last evaluation batch only "
@@ -26,7 +28,8 @@ def highlight_ranks(values: pd.DataFrame, highlights) -> pd.DataFrame:
     """Rank of each highlighted model on each metric among the paper's models present.
 
     Rank 1 is the highest value; ``of`` counts the paper models with a value plus
-    the model itself (a highlighted paper model is ranked among the other 47).
+    the model itself (a highlighted paper model is ranked among the other 47);
+    ``rank_lo``/``rank_hi`` bound its 95 % bootstrap interval over the paper's models.
     """
     rows = []
     for h in highlights:
@@ -39,7 +42,7 @@ def highlight_ranks(values: pd.DataFrame, highlights) -> pd.DataFrame:
             else:
                 rank, of = int((ref > v).sum()) + 1, len(ref) + 1
             stats = (float(np.median(ref)), float(ref.min()), float(ref.max())) if len(ref) else (math.nan,) * 3
-            rows.append((h, metric, v, rank, of, *stats))
+            rows.append((h, metric, v, rank, of, *rank_interval(v, ref), *stats))
     return pd.DataFrame(rows, columns=RANK_COLUMNS).astype({"rank": "Int64", "of": "Int64"})
 
 
@@ -61,16 +64,18 @@ def md_table(df: pd.DataFrame, index: bool = True, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _corr_cell(rho: float, p: float, shown: float) -> str:
+def _corr_cell(rho: float, p: float, shown: float, lo: float = math.nan, hi: float = math.nan) -> str:
     if np.isnan(rho):
         return "n/a"
+    ci = "" if np.isnan(lo) else f" [{lo:+.2f}, {hi:+.2f}]"
     if shown == 0:
-        return f"0 ({rho:+.2f}, p={p:.3f})"
-    return f"**{rho:+.2f}**" + (" (p<0.001)" if p < 0.001 else f" (p={p:.3f})")
+        return f"0 ({rho:+.2f}, p={p:.3f}){ci}"
+    return f"**{rho:+.2f}**" + (" (p<0.001)" if p < 0.001 else f" (p={p:.3f})") + ci
 
 
 def _corr_markdown(corr: pd.DataFrame, group: str | None) -> str:
-    cells = corr.assign(cell=[_corr_cell(r, p, s) for r, p, s in zip(corr["rho"], corr["p"], corr["shown"])])
+    cells = corr.assign(cell=[_corr_cell(*v) for v in zip(corr["rho"], corr["p"], corr["shown"], corr["rho_lo"],
+                                                           corr["rho_hi"])])
     return md_table(as_matrix(cells, value="cell", group=group))
 
 
@@ -92,7 +97,8 @@ def summary_markdown(analysis, figure_files=()) -> str:
             "they are (no sign flips); Spearman only uses ranks."]
 
     out += ["", "## Correlations of biases with aggregates", "",
-            f"Spearman rho, two-sided; a coefficient with p >= {ALPHA} is shown as 0 (raw rho and p in brackets). "
+            f"Spearman rho, two-sided; a coefficient with p >= {ALPHA} is shown as 0 (raw rho and p in brackets); "
+            "[lo, hi]: 95 % percentile bootstrap interval over the models (2000 resamples, seed 0). "
             "Only the paper's 48 models enter (highlighted checkpoints outside them do not).", ""]
     for group in GROUPS:
         n = a.correlations.loc[a.correlations["group"] == group, "n"]
@@ -101,15 +107,30 @@ def summary_markdown(analysis, figure_files=()) -> str:
                 "", _corr_markdown(a.correlations[a.correlations["group"] == group], group), ""]
     out += ["## Bias vs. bias (the paper's models)", "", _corr_markdown(a.bias_correlations, None), ""]
 
+    if a.prediction is not None:
+        t = a.prediction.copy()
+        for k in ("r2", "spearman"):
+            t[k] = [_fmt(v) + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+                    for v, lo, hi in zip(t[k], t[f"{k}_lo"], t[f"{k}_hi"])]
+        out += ["## Does a model's bias predict its generalization? (leave one model out)", "",
+                "Each aggregate of each paper model predicted from a fit on the other models: from the six "
+                "biases or from ImageNet top-1 alone (the baseline); `linear` = least squares, `rank` = the same "
+                "on ranks. Out-of-sample R^2 and Spearman rho of predictions vs. values, "
+                "[95 % bootstrap interval over models].", "",
+                md_table(t[["aggregate", "predictor", "variant", "n", "r2", "spearman"]], index=False), ""]
+
     if a.highlights:
         out += ["## Highlighted models: rank among the paper's models", "",
-                "Rank 1 = highest value (for every metric, biases included).", ""]
+                "Rank 1 = highest value (for every metric, biases included); the interval resamples the paper's "
+                "models with replacement (2000 resamples, seed 0).", ""]
         for h in a.highlights:
             sub = a.ranks[a.ranks["model"] == h].set_index("metric")
             t = pd.DataFrame({
                 "unit": [UNITS[m] for m in sub.index],
                 "value": sub["value"],
                 "rank": [f"{r} of {o}" if r is not pd.NA else "n/a" for r, o in zip(sub["rank"], sub["of"])],
+                "rank 95% interval": [f"{lo:.0f} - {hi:.0f}" if not np.isnan(lo) else "n/a"
+                                      for lo, hi in zip(sub["rank_lo"], sub["rank_hi"])],
                 "paper median": sub["paper_median"],
                 "paper range": [f"{_fmt(lo)} - {_fmt(hi)}" for lo, hi in zip(sub["paper_min"], sub["paper_max"])],
             }, index=pd.Index(sub.index, name="metric"))
