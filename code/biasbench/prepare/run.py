@@ -1,0 +1,186 @@
+"""``prepare_data.py``: fetch, verify, extract and check every dataset under one root.
+
+    python code/prepare_data.py --root /data --datasets all            # or a,r,v2,sketch,c,real,mvh
+    python code/prepare_data.py --root /data --imagenet-val-tar ILSVRC2012_img_val.tar \\
+        --imagenet-devkit ILSVRC2012_devkit_t12.tar.gz                  # ImageNet val -> /data/imagenet/val/
+    python code/prepare_data.py --root /data --datasets all --dry-run  # what would be fetched, sizes, free space
+
+The folders are those ``run_suite.py --data-root /data`` reads. One line per dataset says
+how many images were found, how many the benchmark expects, and OK. A dataset already in
+place and passing its layout check is left alone ("nothing to do"). Offline
+(``--offline`` or ``$BIASBENCH_OFFLINE``) every missing archive is named with its URL
+and the folder it goes to. Exit status 1 when any dataset failed, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..errors import DatasetError, UserError
+from . import fetch as dl
+from . import imagenet_val
+from .archive import extract
+from .sources import DATASETS, Archive, Dataset
+
+ORDER = tuple(DATASETS)
+
+
+def _parse_datasets(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if items == ["all"]:
+        return list(ORDER)
+    bad = [t for t in items if t not in DATASETS and t != "val"]
+    if bad or not items:
+        raise UserError(f"--datasets: unknown dataset {bad[0] if bad else text!r}; expected 'all' or a comma list "
+                        f"of {', '.join(ORDER)}, val")
+    return [k for k in ("val",) + ORDER if k in items]
+
+
+def _gb(n: int | None) -> str:
+    return "size unknown" if n is None else f"{n / 1e9:.2f} GB"
+
+
+def _missing(ds: Dataset, root: Path) -> list[Archive]:
+    return [a for a in ds.archives if not all(t.exists() for t in a.targets(root))]
+
+
+def _summary(ds_title: str, found: int, expected: int, note: str = "") -> str:
+    return f"{ds_title}: {found:,} images found, {expected:,} expected, OK{note}"
+
+
+def _install(archive: Archive, path: Path, root: Path) -> None:
+    """Move the folders (or the plain file) of a verified archive into place, each only when complete."""
+    if archive.plain:
+        target = root / archive.place[0][1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target.with_name(target.name + ".part"))
+        os.replace(target.with_name(target.name + ".part"), target)
+        return
+    tmp = dl.downloads_dir(root) / f".extract-{archive.filename}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        extract(path, tmp)
+        tops = [p for p in tmp.iterdir() if not p.name.startswith(".")]
+        for candidates, dst in archive.place:
+            target = root / dst
+            if target.exists():
+                continue
+            found = next((tmp / c for c in candidates if (tmp / c).is_dir()), None)
+            if found is None and len(archive.place) == 1 and len(tops) == 1 and tops[0].is_dir():
+                found = tops[0]  # a release that renamed its top folder
+            if found is None:
+                raise DatasetError(f"{path} holds none of {', '.join(c + '/' for c in candidates)}; is it the "
+                                   f"right archive ({archive.shown_url})?")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(found, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: bool, keep: bool,
+            out=print) -> bool:
+    """Bring one dataset into place; prints its summary line and returns whether it is OK."""
+    missing = _missing(ds, root)
+    if not missing:
+        found, expected = ds.check(root)
+        out(_summary(ds.title, found, expected, " (already in place; nothing to do)"))
+        return True
+    have = {a.filename for a in missing if (dl.downloads_dir(root) / a.filename).exists()}
+    if dry_run or offline:
+        verb = "would fetch" if dry_run else "missing (offline)"
+        for a in missing:
+            size = a.size if offline else dl.remote_size(a)
+            src = f"{dl.downloads_dir(root) / a.filename} (already downloaded)" if a.filename in have else a.shown_url
+            dests = ", ".join(f"{t}{'' if a.plain else '/'}" for t in a.targets(root) if not t.exists())
+            out(f"{ds.title}: {verb} {src} [{_gb(size)}] -> {dests}")
+        if offline and len(have) < len(missing):
+            out(f"{ds.title}: download the archives above into {dl.downloads_dir(root)}/ (keeping their names) "
+                "and run again, or extract them so that the folders named exist")
+            return False
+        if dry_run:
+            return True
+    for a in missing:
+        if a.filename not in have:
+            size = dl.remote_size(a)
+            dl.check_space(root, 2 * size if size else 0, f"{ds.title} ({a.filename}, {_gb(size)})")
+        path = dl.fetch(a, root, progress=progress)
+        _install(a, path, root)
+        if not keep:
+            path.unlink()
+    found, expected = ds.check(root)
+    out(_summary(ds.title, found, expected))
+    return True
+
+
+def prepare_val(root: Path, args, out=print) -> bool:
+    from ..data.imagenet import imagenet_val as read_val
+
+    inet = root / "imagenet"
+    if (inet / "val").is_dir():
+        n = len(read_val(inet))
+        out(_summary("ImageNet val", n, imagenet_val.N_VAL, " (already in place; nothing to do)"))
+        return True
+    if not args.imagenet_val_tar:
+        raise UserError(f"ImageNet val is not in {inet}/val/ and cannot be downloaded without an account: pass "
+                        "--imagenet-val-tar ILSVRC2012_img_val.tar (from image-net.org) and --imagenet-devkit "
+                        "ILSVRC2012_devkit_t12.tar.gz or --imagenet-val-labels FILE")
+    source = Path(args.imagenet_val_tar).expanduser()
+    if not source.exists():
+        raise UserError(f"--imagenet-val-tar {source} does not exist (expected ILSVRC2012_img_val.tar or its "
+                        "extracted folder)")
+    if args.imagenet_val_labels:
+        wnids = imagenet_val.labels_from_file(Path(args.imagenet_val_labels).expanduser())
+    elif args.imagenet_devkit:
+        wnids = imagenet_val.labels_from_devkit(Path(args.imagenet_devkit).expanduser())
+    else:
+        raise UserError("--imagenet-val-tar needs the labels: --imagenet-devkit ILSVRC2012_devkit_t12.tar.gz or "
+                        "--imagenet-val-labels FILE")
+    if args.dry_run:
+        out(f"ImageNet val: would arrange {source} into {inet}/val/<wnid>/ (hard links or streamed from the tar)")
+        return True
+    imagenet_val.arrange(source, wnids, inet, progress=args.progress)
+    out(_summary("ImageNet val", len(read_val(inet)), imagenet_val.N_VAL))
+    return True
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
+    p.add_argument("--datasets", default="all", help=f"'all' or a comma list of {', '.join(ORDER)}, val")
+    p.add_argument("--dry-run", "--dry_run", action="store_true", help="list what would be fetched and stop")
+    p.add_argument("--offline", action="store_true", help="no network: name every missing piece and its URL")
+    p.add_argument("--keep-archives", action="store_true", help="keep the downloaded archives in ROOT/.downloads/")
+    p.add_argument("--imagenet-val-tar", help="your ILSVRC2012_img_val.tar (or the folder it was extracted to)")
+    p.add_argument("--imagenet-devkit", help="ILSVRC2012_devkit_t12.tar.gz, for the val labels")
+    p.add_argument("--imagenet-val-labels", help="a val label file instead of the devkit: one wnid per image")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    args = p.parse_args(argv)
+    root = Path(args.root).expanduser()
+    offline = args.offline or paths.offline()
+    failed = 0
+    try:
+        keys = _parse_datasets(args.datasets)
+        if args.imagenet_val_tar and "val" not in keys:
+            keys.insert(0, "val")
+        if args.dry_run:
+            root.mkdir(parents=True, exist_ok=True)
+            print(f"{root}: {shutil.disk_usage(root).free / 1e9:.1f} GB free")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for key in keys:
+        try:
+            ok = prepare_val(root, args) if key == "val" else prepare(
+                DATASETS[key], root, offline=offline, dry_run=args.dry_run, progress=args.progress,
+                keep=args.keep_archives)
+        except UserError as e:
+            title = "ImageNet val" if key == "val" else DATASETS[key].title
+            print(f"{title}: FAILED: {e}")
+            ok = False
+        failed += not ok
+    return 1 if failed else 0
