@@ -51,8 +51,8 @@ def _extract_zip(archive: Path, target: Path) -> None:
             infos = z.infolist()
             for info in infos:
                 _check_name(info.filename, archive)
-                mode = info.external_attr >> 16
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no Unix file type recorded (a plain file)
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                     raise DatasetError(f"{archive}: member {info.filename!r} is a link or special file; "
                                        "this archive is refused")
             target.mkdir(parents=True, exist_ok=True)

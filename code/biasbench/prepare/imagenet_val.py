@@ -28,6 +28,7 @@ from ..errors import DatasetError
 log = logging.getLogger("biasbench")
 N_VAL = 50_000
 _WNID = re.compile(r"\bn\d{8}\b")
+_VAL_ID = re.compile(r"ILSVRC2012_val_(\d{8})")
 
 
 def labels_from_devkit(devkit: Path) -> list[str]:
@@ -52,7 +53,7 @@ def labels_from_file(path: Path) -> list[str]:
         raise DatasetError(f"--imagenet-val-labels {path}: cannot read it ({e})") from None
     out: dict[int, str] = {}
     for i, line in enumerate(ln for ln in lines if _WNID.search(ln)):
-        m = VAL_NAME.search(line + ".") if "ILSVRC2012_val_" in line else None
+        m = _VAL_ID.search(line)
         out[int(m.group(1)) - 1 if m else i] = _WNID.search(line).group(0)
     if sorted(out) != list(range(N_VAL)):
         raise DatasetError(f"--imagenet-val-labels {path}: found wnids for {len(out)} images; expected one for "

@@ -151,7 +151,9 @@ def prepare_val(root: Path, args, out=print) -> bool:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
-    p.add_argument("--datasets", default="all", help=f"'all' or a comma list of {', '.join(ORDER)}, val")
+    p.add_argument("--datasets", default=None,
+                   help=f"'all' or a comma list of {', '.join(ORDER)}, val (default: all; only val when "
+                        "--imagenet-val-tar is given)")
     p.add_argument("--dry-run", "--dry_run", action="store_true", help="list what would be fetched and stop")
     p.add_argument("--offline", action="store_true", help="no network: name every missing piece and its URL")
     p.add_argument("--keep-archives", action="store_true", help="keep the downloaded archives in ROOT/.downloads/")
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
     offline = args.offline or paths.offline()
     failed = 0
     try:
-        keys = _parse_datasets(args.datasets)
+        keys = _parse_datasets(args.datasets or ("val" if args.imagenet_val_tar else "all"))
         if args.imagenet_val_tar and "val" not in keys:
             keys.insert(0, "val")
         if args.dry_run:

@@ -71,7 +71,7 @@ def _ood_check(name: str, sub: str) -> Callable[[Path], tuple[int, int]]:
 
 def _c_check(root: Path) -> tuple[int, int]:
     cells = corruptions.imagenet_c(root / "imagenet-c")
-    return sum(len(v) for v in cells.values()), len(cells) * 50_000
+    return sum(len(v) for v in cells.values()), len(cells) * corruptions.N_CLASSES * corruptions.PER_CLASS
 
 
 def _real_check(root: Path) -> tuple[int, int]:
