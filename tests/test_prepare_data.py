@@ -408,3 +408,31 @@ def test_val_incomplete_tar_keeps_progress(small_val, tmp_path, capsys):
 def test_unknown_dataset_is_a_usage_error(tmp_path, capsys):
     assert main(tmp_path, "--datasets", "a,imagenet-z") == 2
     assert "--datasets: unknown dataset 'imagenet-z'" in capsys.readouterr().err
+
+
+def test_val_labels_from_the_devkit(small_val, monkeypatch, tmp_path, capsys):
+    """The devkit's meta.mat and ground-truth file, parsed by torchvision (its MD5 check of the official
+    archive is switched off for this tiny one)."""
+    import scipy.io
+    from torchvision.datasets import imagenet as tv_imagenet
+
+    monkeypatch.setattr(tv_imagenet, "_verify_archive", lambda *a: None)
+    wnids = imagenet_wnids()
+    synsets = np.array([(7, wnids[1], "goldfish", "g", 0), (3, wnids[0], "tench", "t", 0),
+                        (1001, "n00001740", "entity", "e", 2)],
+                       dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"),
+                              ("num_children", "O")])
+    kit = tmp_path / "kit" / "ILSVRC2012_devkit_t12" / "data"
+    kit.mkdir(parents=True)
+    scipy.io.savemat(kit / "meta.mat", {"synsets": synsets})
+    ids = {wnids[1]: 7, wnids[0]: 3}
+    (kit / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ids[w]}\n" for w in VAL_WNIDS))
+    devkit = tmp_path / "ILSVRC2012_devkit_t12.tar.gz"
+    with tarfile.open(devkit, "w:gz") as tar:
+        tar.add(tmp_path / "kit" / "ILSVRC2012_devkit_t12", arcname="ILSVRC2012_devkit_t12")
+    tar = tmp_path / "ILSVRC2012_img_val.tar"
+    tar.write_bytes(tar_bytes(val_files()))
+    root = tmp_path / "data"
+    assert main(root, "--imagenet-val-tar", str(tar), "--imagenet-devkit", str(devkit)) == 0
+    assert "ImageNet val: 4 images found, 4 expected, OK" in capsys.readouterr().out
+    check_val(root)
