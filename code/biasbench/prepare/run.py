@@ -4,6 +4,7 @@
     python code/prepare_data.py --root /data --imagenet-val-tar ILSVRC2012_img_val.tar \\
         --imagenet-devkit ILSVRC2012_devkit_t12.tar.gz                  # ImageNet val -> /data/imagenet/val/
     python code/prepare_data.py --root /data --datasets all --dry-run  # what would be fetched, sizes, free space
+    python code/prepare_data.py --root /data --datasets cbar           # generate ImageNet-C-bar from ImageNet val
 
 The folders are those ``run_suite.py --data-root /data`` reads. One line per dataset says
 how many images were found, how many the benchmark expects, and OK. A dataset already in
@@ -28,17 +29,18 @@ from .archive import extract
 from .sources import DATASETS, Archive, Dataset
 
 ORDER = tuple(DATASETS)
+GENERATED = ("cbar",)  # made here from ImageNet val rather than downloaded (biasbench/prepare/cbar.py)
 
 
 def _parse_datasets(text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if items == ["all"]:
-        return list(ORDER)
-    bad = [t for t in items if t not in DATASETS and t != "val"]
+        return list(ORDER + GENERATED)
+    bad = [t for t in items if t not in DATASETS and t not in ("val",) + GENERATED]
     if bad or not items:
         raise UserError(f"--datasets: unknown dataset {bad[0] if bad else text!r}; expected 'all' or a comma list "
-                        f"of {', '.join(ORDER)}, val")
-    return [k for k in ("val",) + ORDER if k in items]
+                        f"of {', '.join(ORDER + GENERATED)}, val")
+    return [k for k in ("val",) + ORDER + GENERATED if k in items]
 
 
 def _gb(n: int | None) -> str:
@@ -148,6 +150,47 @@ def prepare_val(root: Path, args, out=print) -> bool:
     return True
 
 
+def prepare_cbar(root: Path, args, out=print) -> bool:
+    """Generate ImageNet-C-bar (10 corruptions x 5 parameters) from ROOT/imagenet/val into ROOT/imagenet-cbar."""
+    from ..data import corruptions
+    from ..data.imagenet import imagenet_val as read_val
+    from . import cbar
+
+    title, inet, dst = "ImageNet-C-bar", root / "imagenet", root / "imagenet-cbar"
+    n_cells = len(corruptions.IMAGENET_CBAR) * len(corruptions.SEVERITIES)
+    if args.check_dataset and dst.is_dir():
+        try:
+            cells = corruptions.imagenet_cbar(dst)
+        except UserError:
+            pass  # incomplete: generate what is missing
+        else:
+            found = sum(len(v) for v in cells.values())
+            out(_summary(title, found, found, " (already in place; nothing to do)"))
+            return True
+    if not (inet / "val").is_dir():
+        if args.dry_run:
+            out(f"{title}: would be generated from ImageNet val into {dst}/ once {inet}/val/ is in place")
+            return True
+        raise UserError(f"it is generated from ImageNet val, which is not in {inet}/val/: arrange it first with "
+                        "--imagenet-val-tar ILSVRC2012_img_val.tar --imagenet-devkit ILSVRC2012_devkit_t12.tar.gz")
+    val = read_val(inet, check=args.check_dataset)
+    if args.dry_run:
+        out(f"{title}: would generate {len(val) * n_cells:,} files from {len(val):,} ImageNet val images into "
+            f"{dst}/ on {args.workers or os.cpu_count()} processes")
+        return True
+    written = cbar.generate(val, dst, workers=args.workers, progress=args.progress)
+    cells = corruptions.imagenet_cbar(dst, check=args.check_dataset)
+    found = sum(len(v) for v in cells.values())
+    out(_summary(title, found, len(val) * n_cells, "" if written else " (already in place; nothing to do)"))
+    return True
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
@@ -161,6 +204,11 @@ def main(argv=None) -> int:
     p.add_argument("--imagenet-devkit", help="ILSVRC2012_devkit_t12.tar.gz, for the val labels")
     p.add_argument("--imagenet-val-labels", help="a val label file instead of the devkit: one wnid per image")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes generating ImageNet-C-bar (default: one per CPU core)")
+    p.add_argument("--check-dataset", "--check_dataset", type=_bool, default=True, metavar="true|false",
+                   help="false: generate ImageNet-C-bar from a partial ImageNet val (a deliberate subset) and "
+                        "skip the 1000 classes x 50 check of the result")
     args = p.parse_args(argv)
     root = Path(args.root).expanduser()
     offline = args.offline or paths.offline()
@@ -177,11 +225,15 @@ def main(argv=None) -> int:
         return 2
     for key in keys:
         try:
-            ok = prepare_val(root, args) if key == "val" else prepare(
-                DATASETS[key], root, offline=offline, dry_run=args.dry_run, progress=args.progress,
-                keep=args.keep_archives)
+            if key == "val":
+                ok = prepare_val(root, args)
+            elif key == "cbar":
+                ok = prepare_cbar(root, args)
+            else:
+                ok = prepare(DATASETS[key], root, offline=offline, dry_run=args.dry_run, progress=args.progress,
+                             keep=args.keep_archives)
         except UserError as e:
-            title = "ImageNet val" if key == "val" else DATASETS[key].title
+            title = {"val": "ImageNet val", "cbar": "ImageNet-C-bar"}.get(key) or DATASETS[key].title
             print(f"{title}: FAILED: {e}")
             ok = False
         failed += not ok
