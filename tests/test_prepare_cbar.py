@@ -140,7 +140,7 @@ def test_inverse_sparkles_keep_the_image_only_around_the_centre():
         assert np.all(out >= img)  # toward white everywhere
         y, x = int(cy), int(cx)
         assert np.abs(out[y, x].astype(int) - img[y, x]).max() <= 1  # the star's centre shows the image
-    # the star narrows as p grows (its falloff exponent is 0.26 p), so more of the image turns white
+    # the star narrows as p grows (its falloff exponent is 0.13 p), so more of the image turns white
     w = [(cc.inverse_sparkles(img, p, rs(9)).astype(float) - img) / (255.0 - img) for p in (1.0, 10.0)]
     assert w[1].mean() > w[0].mean() + 0.2
 
@@ -309,3 +309,9 @@ def test_prepare_data_cbar_generates_and_then_has_nothing_to_do(tmp_path, capsys
     assert len(list((tmp_path / "imagenet-cbar").rglob("*.JPEG"))) == 50
     assert run.main(args) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_prepare_data_cbar_refuses_zero_workers(tmp_path, capsys):
+    write_val_tree(tmp_path / "imagenet", [3], per_class=1)
+    assert run.main(["--root", str(tmp_path), "--datasets", "cbar", "--workers", "0", "--no-progress"]) == 1
+    assert "ImageNet-C-bar: FAILED: --workers is 0; expected a number of processes >= 1" in capsys.readouterr().out

@@ -157,6 +157,8 @@ def prepare_cbar(root: Path, args, out=print) -> bool:
     from . import cbar
 
     title, inet, dst = "ImageNet-C-bar", root / "imagenet", root / "imagenet-cbar"
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers is {args.workers}; expected a number of processes >= 1")
     n_cells = len(corruptions.IMAGENET_CBAR) * len(corruptions.SEVERITIES)
     if args.check_dataset and dst.is_dir():
         try:
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
     p.add_argument("--datasets", default=None,
-                   help=f"'all' or a comma list of {', '.join(ORDER)}, val (default: all; only val when "
+                   help=f"'all' or a comma list of {', '.join(ORDER + GENERATED)}, val (default: all; only val when "
                         "--imagenet-val-tar is given)")
     p.add_argument("--dry-run", "--dry_run", action="store_true", help="list what would be fetched and stop")
     p.add_argument("--offline", action="store_true", help="no network: name every missing piece and its URL")
