@@ -171,8 +171,8 @@ class Ledger:
     """``checkpoints.lock.json``: relative path -> sha256, size, source, time. Written atomically under a
     file lock, so concurrent processes never lose each other's records."""
 
-    def __init__(self, root: Path):
-        self.path = root / LOCK_NAME
+    def __init__(self, root: Path, name: str = LOCK_NAME):
+        self.path = root / name
         self._lock = FileLock(str(self.path) + ".lock")
 
     def _read(self) -> dict:
