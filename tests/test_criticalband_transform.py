@@ -210,3 +210,34 @@ def test_bad_images_raise_config_error():
         t(torch.zeros(1, 3, 128, 128), idx)
     with pytest.raises(ConfigError, match="indices"):
         t(torch.zeros(2, 3, 224, 224), idx)
+
+
+@pytest.mark.parametrize("band,sd", [(1, 0.16), (6, 0.02)])
+def test_float32_arithmetic_stays_within_one_float32_step_of_the_float64_reference(band, sd):
+    """float32 (what "auto" picks on GPUs with slow float64) against the same numpy float64 reference
+    as above: within 1e-6 of it (the float64 path is within 2e-7), never a grey level (3.9e-3)."""
+    rgb = _random_rgb(2, seed=9)
+    indices = torch.tensor([3, 777])
+    t64, t32 = CriticalBandNoise(band, sd, seed=1), CriticalBandNoise(band, sd, seed=1, dtype="float32")
+    x = _to_tensor(rgb)
+    got32, got64 = t32(x, indices).numpy(), t64(x, indices).numpy()
+    for k, idx in enumerate(indices.tolist()):
+        noise = reference_normal(t64.noise_key(), idx, 224 * 224).reshape(224, 224) * sd
+        draw = lambda i, j, k: reference_normal(t64.noise_key(), idx, 1, draw=k, start=224 * i + j)[0]  # noqa: E731
+        expected = _reference_transform(rgb[k], noise, sd, band, draw)
+        np.testing.assert_allclose(got32[k], expected, rtol=0, atol=1e-6)
+    assert 0 < np.abs(got32 - got64).max() < 1e-6  # really computed in float32, and close
+
+
+def test_auto_arithmetic_is_float64_on_the_cpu_and_on_full_rate_float64_gpus(monkeypatch):
+    from biasbench.transforms import criticalband as cb
+
+    x, idx = _to_tensor(_random_rgb(1, seed=2)), torch.tensor([0])
+    assert torch.equal(CriticalBandNoise(3, 0.08, dtype="auto")(x, idx), CriticalBandNoise(3, 0.08)(x, idx))
+    for capability, expected in (((9, 0), torch.float64), ((8, 0), torch.float64), ((8, 6), torch.float32),
+                                 ((8, 9), torch.float32), ((7, 5), torch.float32)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert cb.arithmetic_dtype("auto", torch.device("cuda")) == expected
+    assert cb.arithmetic_dtype("float32", torch.device("cpu")) == torch.float32
+    with pytest.raises(ConfigError, match="critical-band arithmetic 'half'"):
+        CriticalBandNoise(3, 0.08, dtype="half")

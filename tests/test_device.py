@@ -175,3 +175,34 @@ def test_local_sweep_jobs_keep_the_parents_gpu_names(monkeypatch, parent, slot, 
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
     assert _job_visible_devices(slot) == want
+
+
+def test_the_last_batch_is_padded_to_full_size_and_the_copies_count_nowhere(tmp_path, val):
+    """With --compile (or pad_last_batch) every batch a model sees has one shape, so dynamo does not
+    compile it again for the last one; the padding changes no number and no stored decision."""
+    from biasbench.results import decisions
+
+    shapes = []
+
+    class Spy(TinyNet):
+        def forward(self, x):
+            shapes.append(x.shape[0])
+            return super().forward(x)
+
+    benches = [_TwoConditions(val), Adversarial(val, eps=(1 / 255,), steps=2)]
+    out = {}
+    for pad in (False, True):
+        shapes.clear()
+        store = ResultsStore(tmp_path / f"pad{pad}.csv")
+        out[pad] = run(benches, ["n"], store, RunOptions(batch_size=3, pad_last_batch=pad, **OPTS),
+                       load=lambda name, dev: Spy())
+        seen = set(shapes)
+        got = {k[2]: (d.index.tolist(), d.pred.tolist()) for k, d in decisions.latest(store).items()}
+        if pad:
+            assert seen == {3}  # 8 images: 3 + 3 + 2 padded to 3
+            assert got == unpadded_decisions
+            assert {r.n_images for r in store.records() if r.condition != "summary"} == {len(val)}
+        else:
+            assert seen == {3, 2}
+            unpadded_decisions = got
+    assert out[True] == out[False]

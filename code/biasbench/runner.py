@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .benchmarks.base import Benchmark, Condition
 from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
-from .data.loader import UnreadableCounter, batches
+from .data.loader import Batch, UnreadableCounter, batches
 from .errors import ConfigError, UserError
 from .results import Record, ResultsStore, decisions
 from .results.setup import Setup
@@ -58,6 +58,9 @@ class RunOptions:
     # Deterministic kernels (torch.use_deterministic_algorithms, no cuDNN autotuning): bit-for-bit
     # repeatable runs and attacks on one GPU, at some speed (README, "Same numbers on every device").
     deterministic: bool = False
+    # Grow the last, smaller batch to full size (the copies count nowhere): one batch shape, so a
+    # compiled model is not compiled again for it. Always on with --compile.
+    pad_last_batch: bool = False
     # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
     # is derived later by `python -m biasbench.results rebuild` or the sweep).
     write_csv: bool = True
@@ -337,6 +340,9 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
             cache = None
         for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
                                            unreadable=unreadable, pin_memory=device.type == "cuda", cache=cache)):
+            n_real = len(batch.indices)
+            if (opts.compile or opts.pad_last_batch) and n_real < batch_size:
+                batch = _padded(batch, batch_size)
             x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
             if opts.channels_last:
                 x0 = x0.contiguous(memory_format=torch.channels_last)
@@ -362,14 +368,14 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                                 finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                             logits = logits_cache[m]
                         acc[(id(w), m)].update(logits, y, idx, valid)
-                        bar.update(round(len(idx) * cost[id(w)]))
+                        bar.update(round(n_real * cost[id(w)]))
             if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
                 m, cond = next((m, c) for m, c, f in finite if not bool(f))
                 raise UserError(
                     f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
                     f"(condition {cond}, precision {opts.precision}); "
                     "try --precision fp32 or check the checkpoint")
-            done_images += len(idx)
+            done_images += n_real
             bar.set_postfix_str(f"{done_images}/{len(images)} img, "
                                 f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")
     seconds = time.perf_counter() - start
@@ -397,6 +403,16 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
             ), per_image))
     return records
+
+
+def _padded(batch: Batch, size: int) -> Batch:
+    """``batch`` grown to ``size`` images by repeating its last image, the copies marked not valid
+    (every accumulator leaves invalid images out, as it does unreadable files)."""
+    extra = size - len(batch.indices)
+    last = torch.full((extra,), len(batch.indices) - 1, dtype=torch.long)
+    order = torch.cat([torch.arange(len(batch.indices)), last])
+    valid = torch.cat([batch.valid.to(torch.bool), torch.zeros(extra, dtype=torch.bool)])
+    return Batch(images=batch.images[order], labels=batch.labels[order], indices=batch.indices[order], valid=valid)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:

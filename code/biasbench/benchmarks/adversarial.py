@@ -12,6 +12,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+import torch
+
 from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm, parse_eps
 from ..cli import bool_flag
 from .base import Benchmark, Condition
@@ -19,6 +21,11 @@ from .imagenet import add_arguments as add_imagenet_arguments
 from .imagenet import load_val
 
 log = logging.getLogger("biasbench")
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @dataclass
@@ -31,8 +38,13 @@ class _Projected:
     _reported: bool = False
 
     def __call__(self, model, images, labels, indices):
+        if self._reported:
+            return self.attack(model, images, labels, indices)
+        # CUDA runs asynchronously: without the synchronisations the time measured is the launch time
+        _synchronize(images.device)
         start = time.perf_counter()
         out = self.attack(model, images, labels, indices)
+        _synchronize(images.device)
         if not self._reported:
             rate = len(images) / max(time.perf_counter() - start, 1e-9)
             log.info("%s: %.1f images/s per model -> about %.2f h per model for %d images",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import shutil
 from pathlib import Path
@@ -102,9 +103,22 @@ class DecodedCache:
         self.open()
         indices = np.asarray(indices)
         self._pixels[indices] = pixels
-        self._pixels.flush()  # pixels reach the file before they are marked done
+        if len(indices):  # pixels reach the file before they are marked done
+            _flush_rows(self._pixels, int(indices.min()), int(indices.max()) + 1)
         self._done[indices[np.asarray(valid, dtype=bool)]] = 1
         self._done.flush()
+
+
+def _flush_rows(array: np.memmap, lo: int, hi: int) -> None:
+    """Write rows ``lo:hi`` of a memory-mapped array to its file. ``np.memmap.flush`` syncs the
+    whole mapping (7.5 GB for ImageNet val) on every batch; this syncs only the pages of the rows."""
+    raw = getattr(array, "_mmap", None)  # numpy's mmap object of the file (offset 0 here)
+    if raw is None:
+        array.flush()
+        return
+    row = array.strides[0]
+    start = lo * row // mmap.ALLOCATIONGRANULARITY * mmap.ALLOCATIONGRANULARITY
+    raw.flush(start, hi * row - start)
 
 
 def _create_once(path: Path, size: int) -> None:

@@ -11,7 +11,8 @@ Randomness is per image and condition: the noise of image ``i`` is a pure functi
 of (seed, band, sd, i), drawn by the counter-based generator of ``biasbench.rng``
 on the images' device, so a result does not depend on batch size, order, worker
 count or device (README, "Same numbers on every device").
-Arithmetic is float64, as in the NumPy reference; the output is float32.
+Arithmetic is float64, as in the NumPy reference (``dtype="float32"`` or ``"auto"`` for GPUs with
+slow float64, deviation measured by bench/bench_criticalband_float32.py); the output is float32.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def pil_greyscale(images: Tensor) -> Tensor:
     return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
 
 
-def low_contrast_grey(images: Tensor) -> Tensor:
-    """The noise-free stimulus, float64 ``[B, H, W]``: (L/255 - mean) * 0.2 + 0.449 per image."""
-    grey = pil_greyscale(images).to(torch.float64) / 255.0
+def low_contrast_grey(images: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
+    """The noise-free stimulus ``[B, H, W]`` (float64 unless ``dtype``): (L/255 - mean) * 0.2 + 0.449 per image."""
+    grey = pil_greyscale(images).to(dtype) / 255.0
     return (grey - grey.mean(dim=(-2, -1), keepdim=True)) * CONTRAST + GREY_MEAN
 
 
@@ -117,6 +118,22 @@ def fix_out_of_range(image: Tensor, noise: Tensor, sd: float, redraw_noise=None)
     return image + noise
 
 
+# Arithmetic of the stimulus: float64 as the reference; float32; or "auto": float32 on GPUs whose
+# float64 rate is a small fraction of float32's (consumer and inference cards: L4, A10, RTX), float64
+# elsewhere. float32's deviation is measured by bench/bench_criticalband_float32.py (README).
+DTYPES = ("float64", "float32", "auto")
+# Compute capabilities with full-rate float64 (P100, V100, A100, H100/H200).
+_FULL_FP64 = {(6, 0), (7, 0), (8, 0), (9, 0)}
+
+
+def arithmetic_dtype(choice: str, device: torch.device) -> torch.dtype:
+    """The dtype the stimulus of a batch on ``device`` is computed in, for ``choice`` in DTYPES."""
+    if choice == "auto":
+        slow_fp64 = device.type == "cuda" and torch.cuda.get_device_capability(device) not in _FULL_FP64
+        return torch.float32 if slow_fp64 else torch.float64
+    return torch.float32 if choice == "float32" else torch.float64
+
+
 class CriticalBandNoise:
     """Batch transform for one grid cell: ``CriticalBandNoise(band, sd)(images, indices)``.
 
@@ -127,7 +144,7 @@ class CriticalBandNoise:
     Returns float32 ``[B, 3, H, W]`` on the images' device.
     """
 
-    def __init__(self, band: int | None, sd: float, seed: int = 0) -> None:
+    def __init__(self, band: int | None, sd: float, seed: int = 0, dtype: str = "float64") -> None:
         sd = float(sd)
         if not math.isfinite(sd) or sd < 0.0:
             raise ConfigError(f"critical-band noise SD {sd!r} must be >= 0 (the grid uses 0 and {SDS})")
@@ -137,9 +154,12 @@ class CriticalBandNoise:
                                   f"give a band in {BANDS[0]}..{BANDS[-1]} or sd=0")
         elif isinstance(band, bool) or not isinstance(band, int) or band not in BANDS:
             raise ConfigError(f"critical-band band {band!r} is not one of {BANDS}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"critical-band arithmetic {dtype!r}: expected one of {', '.join(DTYPES)}")
         self.band = band if sd > 0.0 else None
         self.sd = sd
         self.seed = int(seed)
+        self.dtype = dtype
 
     def noise_key(self) -> int:
         """The 64-bit key of this condition's stream in ``biasbench.rng``."""
@@ -165,23 +185,24 @@ class CriticalBandNoise:
                                   f"{N_BANDS} pyramid levels; got {h}x{w}")
             if indices.numel() != b:
                 raise ConfigError(f"critical-band noise got {indices.numel()} indices for {b} images")
+        dtype = arithmetic_dtype(self.dtype, images.device)
         out = torch.empty(b, 3, h, w, dtype=torch.float32, device=images.device)
         # On the CPU a few images at a time: the float64 temporaries of a whole batch
         # would leave the caches (and cost page faults); GPUs take the whole batch.
         k = CPU_CHUNK if images.device.type == "cpu" else max(b, 1)
         for i in range(0, b, k):
-            out[i:i + k] = self._stimulus(images[i:i + k], indices[i:i + k]).unsqueeze(1)
+            out[i:i + k] = self._stimulus(images[i:i + k], indices[i:i + k], dtype).unsqueeze(1)
         return out
 
-    def _stimulus(self, images: Tensor, indices: Tensor) -> Tensor:
-        """The grey float64 result ``[B, H, W]`` of a few images."""
-        image = low_contrast_grey(images)
+    def _stimulus(self, images: Tensor, indices: Tensor, dtype: torch.dtype) -> Tensor:
+        """The grey result ``[B, H, W]`` of a few images, computed in ``dtype``."""
+        image = low_contrast_grey(images, dtype)
         if self.sd == 0.0:
             return image
         _, h, w = image.shape
-        noise = self.white_noise(indices, h, w, image.device)
+        noise = self.white_noise(indices, h, w, image.device).to(dtype)
         return fix_out_of_range(image, band_noise(noise, self.band), self.sd,
-                                lambda rows, pixels, k: self.redraw_noise(indices[rows], pixels, k))
+                                lambda rows, pixels, k: self.redraw_noise(indices[rows], pixels, k).to(dtype))
 
     def __repr__(self) -> str:
-        return f"CriticalBandNoise(band={self.band}, sd={self.sd}, seed={self.seed})"
+        return f"CriticalBandNoise(band={self.band}, sd={self.sd}, seed={self.seed}, dtype={self.dtype!r})"
