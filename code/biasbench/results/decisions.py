@@ -34,6 +34,7 @@ import numpy as np
 from biasbench.errors import ResultsError
 from biasbench.results.record import Record
 from biasbench.results.setup import Setup
+from biasbench.results.store import _fsync_dir
 
 FOLDER = "decisions"
 KEY = "decisions"  # the key of Record.extra naming the file: {"file": ..., "sha256": ..., "space": ...}
@@ -57,19 +58,6 @@ class Decisions:
         """Top-1 accuracy in percent, computed as the accumulators compute it."""
         n = len(self.pred)
         return 100.0 * int(self.correct.sum()) / n if n else float("nan")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write(log_dir: str | os.PathLike, record: Record, index, pred, label, space: str) -> Record:
