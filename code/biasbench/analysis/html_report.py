@@ -2,7 +2,7 @@
 
 No external resource is referenced (no CSS, script or image URL), so the file opens offline and
 can be mailed. Every piece of text is escaped with ``html.escape``; the only markup added is the
-bold of significant coefficients (``**x**`` in the shared display cells). A tiny inline script
+bold of significant coefficients and code spans of the notes (``**x**``, ```x``` in the shared display text). A tiny inline script
 checks on load that every figure decoded and writes ``<div id="figures-ok" data-n=N>``, which the
 headless-browser test reads (README "Analysis").
 """
@@ -25,6 +25,7 @@ from .figures import figure_stem
 from .report import PAPER_TABLE_QUIRKS, _fmt, corr_display, prediction_display, rank_display
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`]+)`")
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1150px; color: #222; }
@@ -57,8 +58,8 @@ window.addEventListener("load", function () {
 
 
 def _text(s) -> str:
-    """Escaped text, with the shared cells' ``**bold**`` kept as <strong>."""
-    return _BOLD.sub(r"<strong>\1</strong>", html.escape(str(s)))
+    """Escaped text; the shared display text's bold (two asterisks) and code (backticks) kept as markup."""
+    return _CODE.sub(r"<code>\1</code>", _BOLD.sub(r"<strong>\1</strong>", html.escape(str(s))))
 
 
 def figure_png_base64(fig: Figure, dpi: int = 100) -> str:
