@@ -2,6 +2,7 @@
 
 python code/analyze.py --results raw-data/benchmark.csv --out analysis-out
 python code/analyze.py --results mine.csv --paper-results --highlight my_resnet50 --out analysis-out
+python code/analyze.py --paper-results --highlight my_resnet50 --html report.html
 """
 
 import argparse
@@ -12,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from biasbench.analysis import SHIPPED, analyze, load_results, parse_highlights, write_outputs  # noqa: E402
+from biasbench.analysis.figures import all_figures  # noqa: E402
+from biasbench.analysis.html_report import write_html  # noqa: E402
 from biasbench.errors import UserError  # noqa: E402
 
 
@@ -31,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="analysis-out", help="output folder")
     p.add_argument("--no-figures", "--no_figures", dest="figures", action="store_false",
                    help="only the tables and the summary")
+    p.add_argument("--html", default=None, metavar="OUT.html",
+                   help="also write one self-contained HTML report (figures embedded, no external files) here")
     p.add_argument("--cache-dir", "--cache_dir", default=None, help="cache root (default $BIASBENCH_CACHE)")
     p.add_argument("--offline", action="store_true", help="never download; the paper table must be cached or given")
     return p
@@ -42,13 +47,20 @@ def main(argv=None) -> int:
         table, provenance, sources = load_results(args.results, args.paper_results, cache_dir=args.cache_dir,
                                                   offline=True if args.offline else None, setup=args.setup)
         result = analyze(table, provenance, parse_highlights(args.highlight), sources)
-        written = write_outputs(result, args.out, figures=args.figures)
+        figs = {}
+        if args.figures or args.html:
+            a = result
+            figs = all_figures(a.metrics.values, a.table, a.correlations, a.bias_correlations, a.highlights)
+        written = write_outputs(result, args.out, figures=figs if args.figures else False)
+        if args.html:
+            written.append(write_html(result, args.html, figs))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for note in result.notes:
         print(f"note: {note.replace('**', '')}", file=sys.stderr)
-    print(f"wrote {len(written)} files to {args.out}: summary.md, correlations.csv, bias_correlations.csv ...")
+    print(f"wrote {len(written)} files to {args.out}: summary.md, correlations.csv, bias_correlations.csv ..."
+          + (f"; report: {args.html}" if args.html else ""))
     return 0
 
 

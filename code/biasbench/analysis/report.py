@@ -73,10 +73,38 @@ def _corr_cell(rho: float, p: float, shown: float, lo: float = math.nan, hi: flo
     return f"**{rho:+.2f}**" + (" (p<0.001)" if p < 0.001 else f" (p={p:.3f})") + ci
 
 
-def _corr_markdown(corr: pd.DataFrame, group: str | None) -> str:
+def corr_display(corr: pd.DataFrame, group: str | None) -> pd.DataFrame:
+    """A correlation table as a matrix of display cells: rho (p) [interval], bold where p < ALPHA."""
     cells = corr.assign(cell=[_corr_cell(*v) for v in zip(corr["rho"], corr["p"], corr["shown"], corr["rho_lo"],
                                                            corr["rho_hi"])])
-    return md_table(as_matrix(cells, value="cell", group=group))
+    return as_matrix(cells, value="cell", group=group)
+
+
+def _corr_markdown(corr: pd.DataFrame, group: str | None) -> str:
+    return md_table(corr_display(corr, group))
+
+
+def prediction_display(prediction: pd.DataFrame) -> pd.DataFrame:
+    """The leave-one-model-out table with R^2 and Spearman as 'value [lo, hi]' cells."""
+    t = prediction.copy()
+    for k in ("r2", "spearman"):
+        t[k] = [_fmt(v) + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+                for v, lo, hi in zip(t[k], t[f"{k}_lo"], t[f"{k}_hi"])]
+    return t[["aggregate", "predictor", "variant", "n", "r2", "spearman"]]
+
+
+def rank_display(ranks: pd.DataFrame, model: str) -> pd.DataFrame:
+    """One highlighted model's values and ranks (with their 95 % interval) per metric, for display."""
+    sub = ranks[ranks["model"] == model].set_index("metric")
+    return pd.DataFrame({
+        "unit": [UNITS[m] for m in sub.index],
+        "value": sub["value"],
+        "rank": [f"{r} of {o}" if r is not pd.NA else "n/a" for r, o in zip(sub["rank"], sub["of"])],
+        "rank 95% interval": [f"{lo:.0f} - {hi:.0f}" if not np.isnan(lo) else "n/a"
+                              for lo, hi in zip(sub["rank_lo"], sub["rank_hi"])],
+        "paper median": sub["paper_median"],
+        "paper range": [f"{_fmt(lo)} - {_fmt(hi)}" for lo, hi in zip(sub["paper_min"], sub["paper_max"])],
+    }, index=pd.Index(sub.index, name="metric"))
 
 
 def summary_markdown(analysis, figure_files=()) -> str:
@@ -108,33 +136,19 @@ def summary_markdown(analysis, figure_files=()) -> str:
     out += ["## Bias vs. bias (the paper's models)", "", _corr_markdown(a.bias_correlations, None), ""]
 
     if a.prediction is not None:
-        t = a.prediction.copy()
-        for k in ("r2", "spearman"):
-            t[k] = [_fmt(v) + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
-                    for v, lo, hi in zip(t[k], t[f"{k}_lo"], t[f"{k}_hi"])]
         out += ["## Does a model's bias predict its generalization? (leave one model out)", "",
                 "Each aggregate of each paper model predicted from a fit on the other models: from the six "
                 "biases or from ImageNet top-1 alone (the baseline); `linear` = least squares, `rank` = the same "
                 "on ranks. Out-of-sample R^2 and Spearman rho of predictions vs. values, "
                 "[95 % bootstrap interval over models].", "",
-                md_table(t[["aggregate", "predictor", "variant", "n", "r2", "spearman"]], index=False), ""]
+                md_table(prediction_display(a.prediction), index=False), ""]
 
     if a.highlights:
         out += ["## Highlighted models: rank among the paper's models", "",
                 "Rank 1 = highest value (for every metric, biases included); the interval resamples the paper's "
                 "models with replacement (2000 resamples, seed 0).", ""]
         for h in a.highlights:
-            sub = a.ranks[a.ranks["model"] == h].set_index("metric")
-            t = pd.DataFrame({
-                "unit": [UNITS[m] for m in sub.index],
-                "value": sub["value"],
-                "rank": [f"{r} of {o}" if r is not pd.NA else "n/a" for r, o in zip(sub["rank"], sub["of"])],
-                "rank 95% interval": [f"{lo:.0f} - {hi:.0f}" if not np.isnan(lo) else "n/a"
-                                      for lo, hi in zip(sub["rank_lo"], sub["rank_hi"])],
-                "paper median": sub["paper_median"],
-                "paper range": [f"{_fmt(lo)} - {_fmt(hi)}" for lo, hi in zip(sub["paper_min"], sub["paper_max"])],
-            }, index=pd.Index(sub.index, name="metric"))
-            out += [f"### {h} ({a.provenance.at[h, 'source']})", "", md_table(t), ""]
+            out += [f"### {h} ({a.provenance.at[h, 'source']})", "", md_table(rank_display(a.ranks, h)), ""]
 
     vals = a.metrics.values.loc[a.analysed, ["category", *AGGREGATES, *BIASES]]
     out += ["## Aggregates and biases per model", "", md_table(vals), ""]
