@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision.transforms.v2 as T
@@ -127,3 +129,33 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     assert set(results.benchmark) == {"spectral", "criticalband"} and set(results.model) == {"my_resnet18"}
     assert {"top1_acc/spectral/clean", "metric/criticalband/bw_norm"} <= set(results.column)
     assert (tmp_path / "demo-out/api/benchmark.csv").is_file()
+
+
+def test_place_ranks_equal_an_independent_pandas_rank(reference_dir):
+    from biasbench.analysis.aggregates import METRICS
+    from biasbench.zoo.paper_models import PAPER_MODELS
+
+    paper = pd.read_csv(reference_dir / "paper" / "benchmark.csv").set_index("model")
+    rng = np.random.default_rng(0)
+    base = paper.loc["tv_resnet50"].dropna()
+    mine = base * rng.uniform(0.8, 1.2, len(base))  # a new model, somewhere among the paper's
+    tidy = pd.DataFrame({"model": "mine", "benchmark": "x", "condition": "x", "column": base.index,
+                         "value": mine.to_numpy(), "setup": ""})
+    analysis = biasbench.place(tidy, paper=reference_dir / "paper")
+    ranks = analysis.ranks.set_index("metric")
+    assert set(analysis.ranks.model) == {"mine"}
+    merged = pd.concat([paper.loc[[m for m in PAPER_MODELS if m in paper.index]], mine.to_frame("mine").T])
+    checked = 0
+    for metric, cols in METRICS.items():
+        values = merged[list(cols)].astype(float).mean(axis=1, skipna=False).dropna()
+        if "mine" not in values.index:
+            continue
+        expected = values.rank(ascending=False, method="min")["mine"]
+        assert ranks.at[metric, "rank"] == int(expected), metric
+        assert ranks.at[metric, "of"] == len(values)
+        assert ranks.at[metric, "value"] == pytest.approx(values["mine"])
+        checked += 1
+    assert checked >= 6
+    # Correlations are over the paper's models only: the new model does not move them.
+    alone = biasbench.place(tidy.assign(model="mine2"), paper=reference_dir / "paper" / "benchmark.csv")
+    pd.testing.assert_frame_equal(alone.correlations, analysis.correlations)

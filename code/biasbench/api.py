@@ -101,3 +101,44 @@ def tidy(store, model: str, benchmarks, opts) -> pandas.DataFrame:
             latest[(r.benchmark, r.condition, column)] = (model, r.benchmark, r.condition, column, value,
                                                          setup.label())
     return pandas.DataFrame(list(latest.values()), columns=TIDY_COLUMNS)
+
+
+def _wide(results) -> pandas.DataFrame:
+    """A tidy table (or several, or a ``benchmark.csv`` path) as the wide table the analysis reads, indexed by model."""
+    from .analysis.tables import read_results
+
+    if isinstance(results, (str, os.PathLike)):
+        return read_results(results)
+    if isinstance(results, pandas.DataFrame):
+        results = [results]
+    tidy_all = pandas.concat(list(results), ignore_index=True)
+    missing = [c for c in TIDY_COLUMNS if c not in tidy_all.columns]
+    if missing:
+        raise ConfigError(f"biasbench.place: expected the table biasbench.evaluate returns (columns "
+                          f"{', '.join(TIDY_COLUMNS)}); missing {', '.join(missing)}")
+    rows = [m if not s else f"{m}@{s}" for m, s in zip(tidy_all.model, tidy_all.setup.fillna(""))]
+    wide = tidy_all.assign(row=rows).pivot_table(index="row", columns="column", values="value", aggfunc="last")
+    wide.index.name, wide.columns.name = "model", None
+    return wide
+
+
+def place(results, paper=None, *, cache_dir=None, offline: bool | None = None):
+    """Where the models of ``results`` fall among the paper's 48: the analysis's ``--highlight``.
+
+    ``results``: what ``evaluate`` returned (one table or a list of them), or a ``benchmark.csv``
+    path. ``paper``: the paper's published table, a CSV path or the folder holding
+    ``benchmark.csv``; None finds it the way ``code/analyze.py --paper-results`` does (README
+    "Analysis"). Returns the ``Analysis``: ``.ranks`` (each model's rank per aggregate and bias,
+    1 = highest, among the paper's models) and ``.correlations`` (bias vs. aggregate over the
+    paper's models), computed on the merged table where our values win.
+    """
+    from pathlib import Path
+
+    from .analysis import analyze, load_paper_table, merge_tables
+
+    ours = _wide(results)
+    if paper is not None and Path(paper).is_dir():
+        paper = Path(paper) / "benchmark.csv"
+    paper_df = load_paper_table(paper, cache_dir=cache_dir, offline=offline)
+    table, provenance = merge_tables(ours, paper_df)
+    return analyze(table, provenance, highlights=list(ours.index))
