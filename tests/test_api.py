@@ -159,3 +159,24 @@ def test_place_ranks_equal_an_independent_pandas_rank(reference_dir):
     # Correlations are over the paper's models only: the new model does not move them.
     alone = biasbench.place(tidy.assign(model="mine2"), paper=reference_dir / "paper" / "benchmark.csv")
     pd.testing.assert_frame_equal(alone.correlations, analysis.correlations)
+
+
+def test_biasbench_analyze_ranks_the_csv_like_place(reference_dir, tmp_path, capsys):
+    """`biasbench analyze --highlight` on a benchmark.csv gives the ranks of `place` (checked above against pandas)."""
+    from biasbench import command
+
+    paper = pd.read_csv(reference_dir / "paper" / "benchmark.csv").set_index("model")
+    mine = paper.loc[["tv_resnet50"]].rename(index={"tv_resnet50": "mine"}) * 0.9
+    mine.index.name = "model"
+    mine.dropna(axis=1).to_csv(tmp_path / "mine.csv")
+    out = tmp_path / "out"
+    rc = command.main(["analyze", "--results", str(tmp_path / "mine.csv"), "--paper-results",
+                       str(reference_dir / "paper" / "benchmark.csv"), "--highlight", "mine", "--out", str(out),
+                       "--no-figures"])
+    assert rc == 0, capsys.readouterr().err
+    ranks = pd.read_csv(out / "highlight_ranks.csv").set_index("metric")
+    placed = biasbench.place(tmp_path / "mine.csv", paper=reference_dir / "paper").ranks.set_index("metric")
+    shown = placed["rank"].dropna().index
+    assert len(shown) >= 6
+    assert ranks.loc[shown, "rank"].astype(int).tolist() == placed.loc[shown, "rank"].astype(int).tolist()
+    assert command.main(["analyze", "--results", str(tmp_path / "none.csv"), "--out", str(out)]) == 2
