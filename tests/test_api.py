@@ -45,8 +45,8 @@ class Recorder(torch.nn.Module):
 
 def _clean_accuracy(net, val: Path) -> float:
     """Top-1 of ``net`` on the clean val images, preprocessed independently with torchvision (Resize 256, crop 224)."""
-    tf = T.Compose([T.PILToTensor(), T.Resize(256, antialias=True), T.CenterCrop(224), T.ToDtype(torch.float32, scale=True),
-                    T.Normalize(MEAN, STD)])
+    tf = T.Compose([T.PILToTensor(), T.Resize(256, antialias=True), T.CenterCrop(224),
+                    T.ToDtype(torch.float32, scale=True), T.Normalize(MEAN, STD)])
     correct = n = 0
     for d in sorted(p for p in val.iterdir() if p.is_dir()):
         for f in list_images(d):
