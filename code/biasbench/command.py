@@ -2,6 +2,7 @@
 
     biasbench run spectral --model tv_resnet50 --imagenet /data/imagenet   # one benchmark (= code/eval_*.py)
     biasbench suite --model paper48 --data-root /data                      # every benchmark with data
+    biasbench analyze --results raw-data/benchmark.csv --paper-results     # = code/analyze.py
     biasbench models [--category C] [--cache-dir DIR]                      # the registry, cached or not
     biasbench benchmarks                                                   # each benchmark's data and columns
 """
@@ -58,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_main([rest[0]], rest[1:], description=f"biasbench run {rest[0]}")
     if cmd == "suite":
         return cli_main(list(REGISTRY), rest, description="every benchmark whose data is given", require_data=False)
+    if cmd == "analyze":
+        from .analysis.cli import main as analyze_main
+
+        return analyze_main(rest, prog="biasbench analyze")
     if cmd == "models":
         p = OneLineErrors(prog="biasbench models", description="the model registry (checkpoints.md)")
         p.add_argument("--category", default=None)
@@ -77,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, flag, folder, doc in benchmarks_table():
             print(f"{name}: data {flag} (--data-root folder {folder})\n    {doc}")
         return 0
-    print(f"error: unknown subcommand {cmd!r}; expected run, suite, models or benchmarks (biasbench --help)",
+    print(f"error: unknown subcommand {cmd!r}; expected run, suite, analyze, models or benchmarks (biasbench --help)",
           file=sys.stderr)
     return 2
 
