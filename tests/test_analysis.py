@@ -405,3 +405,10 @@ def test_notebook_runs_top_to_bottom_with_the_same_results(tmp_path, monkeypatch
     shown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert shown == [summary_markdown(expected)]
     assert "### mine (ours)" in shown[0] and "**-1.00** (p<0.001)" in shown[0]
+
+
+def test_pgd_compared_with_the_paper_says_how_the_scales_differ():
+    df = synthetic_table(extra={"mine": my_model()})
+    note = [n for n in analyze(check_table(df), highlights=["mine"]).notes if n.startswith("top1_acc/PGD-40/low")]
+    assert len(note) == 1 and "(p x 500.48 - 48) / 500" in note[0] and "18.312" in note[0]
+    assert not [n for n in analyze(check_table(df)).notes if n.startswith("top1_acc/PGD-40/low")]  # nothing compared
