@@ -511,3 +511,10 @@ def test_prediction_table_baseline_top1_predicts_id_exactly_in_the_synthetic_tab
     assert t.loc[("ID", "top1", "linear"), "r2"] == pytest.approx(1.0)
     assert t.loc[("ID", "top1", "linear"), "spearman"] == pytest.approx(1.0)
     assert "leave one model out" in summary_markdown(result)
+
+
+def test_pgd_compared_with_the_paper_says_how_the_scales_differ():
+    df = synthetic_table(extra={"mine": my_model()})
+    note = [n for n in analyze(check_table(df), highlights=["mine"]).notes if n.startswith("top1_acc/PGD-40/low")]
+    assert len(note) == 1 and "(p x 500.48 - 48) / 500" in note[0] and "18.312" in note[0]
+    assert not [n for n in analyze(check_table(df)).notes if n.startswith("top1_acc/PGD-40/low")]  # nothing compared

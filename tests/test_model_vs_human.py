@@ -2,6 +2,7 @@
 runner with a model whose decisions the test controls; response tables against the toolbox's
 own files; layouts and file-name conditions; download with safe extraction; offline errors."""
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -189,6 +190,19 @@ def test_shape_bias_and_accuracies_end_to_end(synthetic, tmp_path):
     run([ModelVsHuman(datasets, responses_dir=again)], ["oracle"], store, RunOptions(**OPTS),
         load=lambda n, d: calls.append(n))
     assert calls == [] and (again / "cue-conflict" / cue_csv.name).read_bytes() == cue_csv.read_bytes()
+
+    # decisions of another setup (a newer --n_samples run, every decision changed) never stand in
+    # for this run's: the tables still come from the reference-setup decisions
+    ref = [r for r in store.records() if r.condition == "cue-conflict"][-1]
+    flipped = [(d + 1) % 16 for d in ref.extra["result"]["decisions"]]
+    store.append([dataclasses.replace(ref, n_samples=16, extra={"result": {**ref.extra["result"],
+                                                                           "decisions": flipped}})])
+    third = tmp_path / "third"
+    ModelVsHuman(datasets, responses_dir=third).after_run(store, ["oracle"], RunOptions(**OPTS))
+    assert (third / "cue-conflict" / cue_csv.name).read_bytes() == cue_csv.read_bytes()
+    ModelVsHuman(datasets, responses_dir=third).after_run(store, ["oracle"], RunOptions(**OPTS, n_samples=16))
+    assert list(read_responses(third / "cue-conflict" / cue_csv.name)["object_response"]) == [
+        CATEGORIES[d] for d in flipped]
 
 
 def test_layout_checks(synthetic, tmp_path):

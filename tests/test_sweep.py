@@ -25,6 +25,7 @@ from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import ConfigError
 from biasbench.results import Record
+from biasbench.results.setup import Setup
 from biasbench.sweep import Job, SweepDir, forward_equivalents, job_statuses, main, make_plan
 
 WNIDS = imagenet_wnids()
@@ -105,8 +106,8 @@ def _job(key, models=("m",), cells=(("c", "ab"),)):
     return Job(key, "b", tuple(models), (0, 1), tuple(cells), 1.0)
 
 
-def _record(model, condition="c", fp="ab", precision="fp32"):
-    return Record(model, "b", condition, {"x": 1.0}, 1, fp, precision=precision)
+def _record(model, condition="c", fp="ab", precision="fp32", **setup):
+    return Record(model, "b", condition, {"x": 1.0}, 1, fp, precision=precision, **setup)
 
 
 def test_job_states_from_the_log_the_job_and_the_executor(tmp_path):
@@ -167,14 +168,22 @@ def test_local_jobs_are_running_while_their_controller_process_lives(tmp_path):
     assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}, tmp_path) == {"j": "ENDED"}
 
 
-def test_done_means_every_model_and_cell_at_the_sweep_precision(tmp_path):
+def test_done_means_every_model_and_cell_under_the_sweep_setup(tmp_path):
     from biasbench.sweep.state import done_cells, is_done
 
     job = _job("j", models=("a", "b"), cells=(("c1", "f1"), ("c2", "f2")))
     recs = [_record("a", "c1", "f1"), _record("a", "c2", "f2"), _record("b", "c1", "f1")]
-    assert not is_done(job, done_cells(recs, "fp32"))
-    assert not is_done(job, done_cells(recs + [_record("b", "c2", "f2", precision="bf16")], "fp32"))
-    assert is_done(job, done_cells(recs + [_record("b", "c2", "f2")], "fp32"))
+    ref = {"b": Setup(seed=None)}  # an unseeded benchmark at the reference setup
+    assert not is_done(job, done_cells(recs, ref))
+    assert not is_done(job, done_cells(recs + [_record("b", "c2", "f2", precision="bf16")], ref))
+    assert is_done(job, done_cells(recs + [_record("b", "c2", "f2")], ref))  # its seed 0 made no difference
+    # Results of another --n_samples, or of another seed for a seeded benchmark, are not this sweep's.
+    assert not is_done(job, done_cells(recs + [_record("b", "c2", "f2")], {"b": Setup(n_samples=4, seed=None)}))
+    seeded = [_record(m, c, f, seed=0) for m, c, f in [("a", "c1", "f1"), ("a", "c2", "f2"), ("b", "c1", "f1"),
+                                                        ("b", "c2", "f2")]]
+    assert is_done(job, done_cells(seeded, {"b": Setup(seed=0)}))
+    assert not is_done(job, done_cells(seeded, {"b": Setup(seed=1)}))
+    assert not is_done(job, done_cells(seeded, {"other": Setup(seed=0)}))
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -280,6 +289,11 @@ def test_local_sweep_equals_a_direct_run_and_reruns_submit_nothing(tmp_path, syn
     assert {k: v["job_id"] for k, v in sweep.submissions().items()} == subs
     assert main(["--status", "--sweep-dir", str(sweep.path)]) == 0
     assert "3 jobs: 3 done" in capsys.readouterr().out
+    # The same sweep on a subset (--n_samples) is another setup: none of its jobs is done yet.
+    assert main(argv + ["--n_samples", "2", "--dry-run"]) == 0
+    assert "2 jobs: 0 done, 0 running, 0 queued, 0 failed, 2 missing" in capsys.readouterr().out  # fewer images
+    assert {name: Setup(**s) for name, s in plan["setups"].items()} == {"imagenet": Setup(seed=None),
+                                                                        "imagenet-c": Setup(seed=None)}
 
 
 def test_debug_sweep_resubmits_only_the_failed_job(tmp_path, world, test_zoo, capsys):

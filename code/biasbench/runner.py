@@ -281,10 +281,7 @@ def _done_cells(store: ResultsStore, benchmarks: Sequence[Benchmark], opts: RunO
 
 
 def _record_setup(record: Record, benchmarks: Sequence[Benchmark]) -> Setup:
-    setup = Setup.of_record(record)
-    seeded = any(b.seeded for b in benchmarks if b.name == record.benchmark)
-    # Log lines written before unseeded benchmarks recorded seed=None carry the run's seed: it made no difference.
-    return setup if seeded else Setup(setup.precision, setup.n_samples, None, setup.preprocess)
+    return Setup.of_result(record, any(b.seeded for b in benchmarks if b.name == record.benchmark))
 
 
 def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions,

@@ -36,6 +36,7 @@ from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache
 from ..errors import ConfigError, DatasetError
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
+from ..results.setup import Setup
 from .base import Benchmark, Condition
 
 log = logging.getLogger("biasbench")
@@ -141,12 +142,15 @@ class ModelVsHuman(Benchmark):
         return {"top1_acc/ood_mean": float(np.mean(accs))}
 
     def after_run(self, store, models: Sequence[str], opts) -> None:
-        """With a responses folder: write each model's response tables from its newest decisions."""
+        """With a responses folder: write each model's response tables from its newest decisions
+        measured under this run's setup (README "Results"); other setups never stand in for it."""
         if self.responses_dir is None:
             return
+        setup = Setup.of_run(opts, self.seeded)
         newest = {}
         for r in store.records():  # oldest first: later records win
-            if r.benchmark == self.name and r.precision == opts.precision and "decisions" in r.extra.get("result", {}):
+            if r.benchmark == self.name and Setup.of_result(r, self.seeded) == setup \
+                    and "decisions" in r.extra.get("result", {}):
                 newest[(r.model, r.condition, r.fingerprint)] = r.extra["result"]["decisions"]
         written = 0
         for cond in self.conditions():

@@ -41,6 +41,14 @@ class Setup:
                    seed=record.seed, preprocess=getattr(record, "preprocess", REFERENCE_PREPROCESS))
 
     @classmethod
+    def of_result(cls, record, seeded: bool) -> Setup:
+        """The setup a logged result of a benchmark counts under (``seeded``: the benchmark draws random
+        numbers). Log lines written before unseeded benchmarks recorded seed=None carry the run's seed:
+        it made no difference, so it is dropped."""
+        setup = cls.of_record(record)
+        return setup if seeded else cls(setup.precision, setup.n_samples, None, setup.preprocess)
+
+    @classmethod
     def of_run(cls, opts, seeded: bool) -> Setup:
         """The setup a run with options ``opts`` measures a benchmark under (``seeded``: it draws random numbers)."""
         return cls(precision=opts.precision, n_samples=opts.n_samples, seed=opts.seed if seeded else None,

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from ..benchmarks import REGISTRY
@@ -24,10 +25,11 @@ from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
 from ..errors import ConfigError, UserError
+from ..results.setup import Setup
 from . import executors as ex
 from .job import SweepJob
 from .plan import Job, make_plan
-from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_state, job_statuses, now,
+from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_state, job_statuses, now, plan_setups,
                     summary_line)
 
 log = logging.getLogger("biasbench")
@@ -176,8 +178,8 @@ def _export_code_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([code, *parts])
 
 
-def _statuses(jobs: list[Job], sweep: SweepDir, store, precision: str):
-    done = done_cells(store.records(), precision)
+def _statuses(jobs: list[Job], sweep: SweepDir, store, setups: dict[str, Setup]):
+    done = done_cells(store.records(), setups)
     return job_statuses(jobs, sweep, done, lambda subs: ex.raw_states(subs, sweep.logs))
 
 
@@ -247,7 +249,8 @@ def submit(sargs, rest: list[str]) -> int:
                      specs=_specs(models))
     sweep = _sweep_dir(sargs, args.results)
     store = ResultsStore(args.results)
-    statuses = _statuses(jobs, sweep, store, opts.precision)
+    setups = {b.name: Setup.of_run(opts, b.seeded) for b in built}
+    statuses = _statuses(jobs, sweep, store, setups)
 
     keys = {j.key for j in jobs}
     stray = {k: s for k, s in sweep.submissions().items() if k not in keys}
@@ -271,7 +274,7 @@ def submit(sargs, rest: list[str]) -> int:
     sweep.write_plan({
         "version": 1, "name": sargs.name, "time": now(), "cwd": os.getcwd(), "argv": list(rest),
         "results": str(Path(args.results).expanduser().resolve()), "precision": opts.precision,
-        "models": list(models), "benchmarks": [b.name for b in built], "executor": kind,
+        "setups": {name: asdict(setup) for name, setup in setups.items()}, "models": list(models), "benchmarks": [b.name for b in built], "executor": kind,
         "time_limit_min": sargs.time_limit, "images_per_second": sargs.images_per_second,
         "jobs": [j.to_dict() for j in jobs]})
     if not work:
@@ -298,7 +301,7 @@ def submit(sargs, rest: list[str]) -> int:
         ex.run_local(pairs, sweep, exec_opts)
     else:
         ex.run_debug(pairs, sweep)
-    statuses = _statuses(jobs, sweep, store, opts.precision)
+    statuses = _statuses(jobs, sweep, store, setups)
     print(format_table(statuses))
     print(summary_line(statuses))
     if all(st.state == "done" for st in statuses):
@@ -321,7 +324,7 @@ def status(sargs, rest: list[str]) -> int:
                           "--sweep-dir (and --results when it is not raw-data/benchmark.csv)")
     jobs = [Job.from_dict(j) for j in plan["jobs"]]
     store = ResultsStore(plan["results"])
-    statuses = _statuses(jobs, sweep, store, plan["precision"])
+    statuses = _statuses(jobs, sweep, store, plan_setups(plan))
     print(f"sweep {plan['name']!r} ({sweep.path}), submitted {plan['time']} to {plan['executor']}")
     print(format_table(statuses))
     print(summary_line(statuses))

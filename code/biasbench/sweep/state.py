@@ -9,7 +9,8 @@ Layout of ``<sweep dir>`` (default ``<results folder>/sweeps/<name>/``)::
 
 Every file has one writer at a time and is replaced atomically (temporary file + rename), which
 network file systems honour; nothing is locked. A job is *done* when the results log holds every
-(model, condition, dataset fingerprint) of it at the sweep's precision, whatever its job said.
+(model, condition, dataset fingerprint) of it measured under the sweep's setup (precision,
+--n_samples, seed, preprocessing: README "Results"), whatever its job said.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..results import Record
+from ..results.setup import Setup
 from .plan import Job
 
 STATES = ("done", "running", "queued", "failed", "missing")
@@ -117,9 +119,19 @@ class SweepDir:
             "pid": os.getpid(), "time": now()})
 
 
-def done_cells(records: Iterable[Record], precision: str) -> set[tuple[str, str, str, str]]:
-    """(model, benchmark, condition, fingerprint) of every result in the log at ``precision``."""
-    return {(r.model, r.benchmark, r.condition, r.fingerprint) for r in records if r.precision == precision}
+def done_cells(records: Iterable[Record], setups: Mapping[str, Setup]) -> set[tuple[str, str, str, str]]:
+    """(model, benchmark, condition, fingerprint) of every result in the log measured under its
+    benchmark's setup in ``setups`` ({benchmark: Setup.of_run(...)}, seed None for unseeded ones)."""
+    return {(r.model, r.benchmark, r.condition, r.fingerprint) for r in records if r.benchmark in setups
+            and Setup.of_result(r, setups[r.benchmark].seed is not None) == setups[r.benchmark]}
+
+
+def plan_setups(plan: dict) -> dict[str, Setup]:
+    """{benchmark: setup} a written plan was submitted under."""
+    if not isinstance(plan.get("setups"), dict):
+        raise ConfigError("sweep plan predates per-setup results (no 'setups'): submit the sweep again "
+                          "(same flags) to rewrite it; only the jobs not done are submitted")
+    return {name: Setup(**fields) for name, fields in plan["setups"].items()}
 
 
 def is_done(job: Job, done: set[tuple[str, str, str, str]]) -> bool:
