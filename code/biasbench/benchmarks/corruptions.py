@@ -8,6 +8,7 @@ and adds the summaries).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 
 from ..data import corruptions as data
@@ -43,10 +44,10 @@ class CorruptionBenchmark(Benchmark):
             return {}  # a subset: the aggregates are only defined over every cell
         return self.summarize_cells(cells, values)
 
+    @abstractmethod
     def summarize_cells(self, cells: dict[tuple[str, int], float],
                         values: dict[str, dict[str, float]]) -> dict[str, float]:
         """Summary columns from every cell's top-1 accuracy (``values``: all conditions' columns)."""
-        raise NotImplementedError
 
 
 def selection(args, corruptions_flag: str, severities_flag: str, valid: Sequence[str]) -> dict:

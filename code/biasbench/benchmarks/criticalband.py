@@ -1,4 +1,4 @@
-"""Critical band (SPEC §1 'Critical band grid' and 'fit'): accuracy of low-contrast greyscale
+"""Critical band (README "Bias measurements"): accuracy of low-contrast greyscale
 images under octave-band noise, 7 bands x 4 noise SDs plus the noise-free run, and the
 Gaussian fit of the noise thresholds (bandwidth, centre frequency, peak noise sensitivity).
 

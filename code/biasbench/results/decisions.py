@@ -34,7 +34,7 @@ import numpy as np
 from biasbench.errors import ResultsError
 from biasbench.results.record import Record
 from biasbench.results.setup import Setup
-from biasbench.results.store import _fsync_dir
+from biasbench.results.store import atomic_write
 
 FOLDER = "decisions"
 KEY = "decisions"  # the key of Record.extra naming the file: {"file": ..., "sha256": ..., "space": ...}
@@ -75,21 +75,7 @@ def write(log_dir: str | os.PathLike, record: Record, index, pred, label, space:
     except OSError as err:
         raise ResultsError(f"cannot create the decisions folder {folder}: {err.strerror or err}") from None
     name = f"{secrets.token_hex(12)}.npz"
-    path, tmp = folder / name, folder / f".{name}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise ResultsError(f"could not write per-image decisions {path}: {err.strerror or err}") from None
-    _fsync_dir(folder)
+    atomic_write(folder / name, data, what="per-image decisions ")
     record.extra[KEY] = {"file": f"{FOLDER}/{name}", "sha256": hashlib.sha256(data).hexdigest(), "space": space}
     return record
 

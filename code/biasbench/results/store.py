@@ -82,6 +82,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def atomic_write(path: Path, data: bytes, what: str = "") -> None:
+    """Replace ``path`` with ``data`` durably: a temporary file beside it, fsynced, renamed over it
+    (keeping its permissions), then the directory entry synced. ``what`` names the file in errors."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ResultsError(f"could not write {what}{path}: {err.strerror or err}") from None
+    _fsync_dir(path.parent)
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -339,27 +363,6 @@ class ResultsStore:
         raise ResultsError(f"results table {self.csv_path} was edited by hand since biasbench last wrote it; "
                            f"refusing to overwrite the edits: {how}. Values belong in the log, not the CSV")
 
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            mode = path.stat().st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise ResultsError(f"could not write {path}: {err.strerror or err}") from None
-        _fsync_dir(path.parent)
-
     def write_csv(self) -> Path:
         """Derive the CSV from the log and replace it atomically; returns its path.
 
@@ -379,9 +382,9 @@ class ResultsStore:
                     digest = _sha256(data)
                     # Either file is accepted while the CSV is being replaced, so a crash in between
                     # is never mistaken for a hand edit.
-                    self._atomic_write(self._hash_file, "\n".join(filter(None, {current, digest})).encode() + b"\n")
-                    self._atomic_write(self.csv_path, data)
-                    self._atomic_write(self._hash_file, digest.encode() + b"\n")
+                    atomic_write(self._hash_file, "\n".join(filter(None, {current, digest})).encode() + b"\n")
+                    atomic_write(self.csv_path, data)
+                    atomic_write(self._hash_file, digest.encode() + b"\n")
                     if self._log_signature() == before:
                         break  # nothing was appended while deriving
         except filelock.Timeout:
