@@ -155,6 +155,19 @@ def test_cbar_severity_folders(written, tmp_path):
     assert sorted(p.name for p in (out / "inverse_sparkles").iterdir()) == ["1.00", "10.00", "2.00", "4.00", "9.00"]
 
 
+def test_corrupt_classes_subset(tmp_path):
+    """C and C-bar corrupt the instances of ``corrupt_classes`` only (the demo's 8 of 19): the same
+    <wnid>/<file> as those classes' val images, while val keeps every class."""
+    paths = syn.write_datasets(tmp_path, classes=[1, 7, 9], per_class=1, which=["imagenet", "c", "cbar"],
+                               corrupt_classes=[9, 1], c_corruptions=["fog"], cbar_corruptions=["blue_noise_sample"])
+    val = paths["imagenet"] / "val"
+    kept = {f.relative_to(val) for f in val.rglob("*.JPEG") if f.parent.name in _wnids([1, 9])}
+    assert len({f.parent.name for f in val.rglob("*.JPEG")}) == 3 and len(kept) == 2
+    for sev in [*(paths["imagenet-c"] / "fog").iterdir(), *(paths["imagenet-cbar"] / "blue_noise_sample").iterdir()]:
+        assert {f.relative_to(sev) for f in sev.rglob("*.JPEG")} == kept
+    assert json.loads((tmp_path / syn.MANIFEST).read_text())["corrupt_classes"] == [9, 1]
+
+
 def test_a_and_r_use_their_own_classes(written, preset):
     root, paths = written
     a = {p.name for p in paths["imagenet-a"].iterdir()}
@@ -336,6 +349,7 @@ def test_written_corruptions_grow_with_severity(written):
     (dict(c_corruptions=["fog", "rain"]), "unknown corruption 'rain'"),
     (dict(cbar_severity_folders="names"), "cbar_severity_folders"),
     (dict(seed=-1), "seed is -1"),
+    (dict(classes=[1, 2], corrupt_classes=[2, 3]), "corrupt_classes [3] are not among classes"),
 ])
 def test_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

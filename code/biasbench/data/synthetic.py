@@ -90,9 +90,10 @@ PRESETS: dict[str, dict] = {
     "test": dict(classes=TEST_CLASSES, per_class=2, train_per_class=2, corrupt_per_class=2,
                  c_corruptions=("gaussian_noise", "gaussian_blur"),
                  cbar_corruptions=("blue_noise_sample", "checkerboard_cutout"), mvh_per_category=2),
-    "demo": dict(classes=DEMO_CLASSES, per_class=3, train_per_class=10, corrupt_per_class=1,
-                 c_corruptions=IMAGENET_C_CORRUPTIONS, cbar_corruptions=IMAGENET_CBAR_CORRUPTIONS,
-                 mvh_per_category=5),
+    # C and C-bar are 95 and 50 passes: the demo corrupts one image of each of 8 classes for them.
+    "demo": dict(classes=DEMO_CLASSES, per_class=1, train_per_class=10, corrupt_per_class=1,
+                 corrupt_classes=DEMO_CLASSES[:8], c_corruptions=IMAGENET_C_CORRUPTIONS,
+                 cbar_corruptions=IMAGENET_CBAR_CORRUPTIONS, mvh_per_category=5),
 }
 
 N_VAL, PER_CLASS_MAX = 50000, 50
@@ -334,7 +335,8 @@ def _class_list(classes: Sequence[int] | None) -> list[int]:
 
 def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, per_class: int = 2,
                    which: Iterable[str] | str = ALL, seed: int = 0, train_per_class: int = 0,
-                   corrupt_per_class: int | None = None, c_corruptions: Sequence[str] | str | None = None,
+                   corrupt_per_class: int | None = None, corrupt_classes: Sequence[int] | None = None,
+                   c_corruptions: Sequence[str] | str | None = None,
                    cbar_corruptions: Sequence[str] | str | None = None, cbar_severity_folders: str = "index",
                    mvh_per_category: int | None = None, v2_zero_pad: bool = False,
                    stylized_layout: str = "toolbox", val_layout: str = "folders",
@@ -345,7 +347,8 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
     those among their 200 classes (or their first 5 classes when none is). ``per_class``:
     images per class for val, A, R, Sketch and v2 (<= 50); ``train_per_class``: also write
     ``imagenet/train``; ``corrupt_per_class``: val instances corrupted for C and C-bar
-    (default ``per_class``); ``c_corruptions``/``cbar_corruptions``: names or "all" (default
+    (default ``per_class``); ``corrupt_classes``: the classes among ``classes`` whose instances C and C-bar
+    corrupt (default all); ``c_corruptions``/``cbar_corruptions``: names or "all" (default
     all 19 / all 10); ``cbar_severity_folders``: "index" (1..5, the released download) or
     "value" ("2.35" ..., what make_imagenet_c_bar.py writes); ``mvh_per_category``:
     cue-conflict and stylized images per category (default ``per_class``);
@@ -361,6 +364,10 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
     per_class = _count(per_class, "per_class")
     train_per_class = _count(train_per_class, "train_per_class", low=0)
     corrupt_per_class = _count(per_class if corrupt_per_class is None else corrupt_per_class, "corrupt_per_class")
+    corrupt_classes = classes if corrupt_classes is None else _class_list(corrupt_classes)
+    if not set(corrupt_classes) <= set(classes):
+        raise ConfigError(f"corrupt_classes {sorted(set(corrupt_classes) - set(classes))} are not among classes; "
+                          "expected a subset of the classes written")
     n_mvh = _count(per_class if mvh_per_category is None else mvh_per_category, "mvh_per_category")
     c_list = _corruption_list(c_corruptions, IMAGENET_C_CORRUPTIONS, "c_corruptions")
     cbar_list = _corruption_list(cbar_corruptions, IMAGENET_CBAR_CORRUPTIONS, "cbar_corruptions")
@@ -397,9 +404,9 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         if name == "imagenet":
             _write_imagenet(w, base, classes, per_class, train_per_class, seed, val_layout == "flat")
         elif name == "imagenet-c":
-            _write_corrupted(w, name, base, c_list, lambda c, s: str(s), classes, corrupt_per_class, seed)
+            _write_corrupted(w, name, base, c_list, lambda c, s: str(s), corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-cbar":
-            _write_corrupted(w, name, base, cbar_list, cbar_folder, classes, corrupt_per_class, seed)
+            _write_corrupted(w, name, base, cbar_list, cbar_folder, corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-a":
             _write_a(w, base, classes, per_class, seed)
         elif name == "imagenet-r":
@@ -420,6 +427,7 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         manifest["datasets"]["imagenet"]["train_images"] = w.counts.get("imagenet/train", 0)
     manifest.update(generator="biasbench.data.synthetic", seed=int(seed), classes=classes, per_class=per_class,
                     train_per_class=train_per_class, corrupt_per_class=corrupt_per_class,
+                    corrupt_classes=corrupt_classes,
                     c_corruptions=c_list, cbar_corruptions=cbar_list, cbar_severity_folders=cbar_severity_folders,
                     mvh_per_category=n_mvh, v2_zero_pad=bool(v2_zero_pad), stylized_layout=stylized_layout,
                     val_layout=val_layout)
