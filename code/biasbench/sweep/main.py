@@ -337,6 +337,8 @@ def _after_jobs_ended(sub: _Submission) -> int:
 # ----------------------------------------------------------------------------- commands
 
 def submit(sargs, rest: list[str]) -> int:
+    """Plan the jobs and check them against earlier plans; then show them (--dry-run), or write the
+    plan and submit what is missing or failed; finalise the sweep once every job is done."""
     sub = _plan(sargs, rest)
     statuses = sub.statuses()
     _check_no_earlier_plan_running(sub, statuses)
