@@ -12,13 +12,14 @@ import sys
 import time
 import warnings
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import biasbench
 from biasbench.errors import ResultsError
-from biasbench.results import Record, ResultsStore, ResultsWarning, code_version
+from biasbench.results import Record, ResultKey, ResultsStore, ResultsWarning, Setup, code_version
 from biasbench.results.__main__ import main
 
 CODE = Path(biasbench.__file__).resolve().parents[1]
@@ -128,15 +129,55 @@ def test_resume_helpers_by_fingerprint(tmp_path):
     store = ResultsStore(tmp_path / "b.csv")
     store.append([rec("m", "c", "gaussian_noise/3", fingerprint="aa"), rec("m", "c", "fog/1", fingerprint="aa"),
                   rec("m", "c", "fog/2", fingerprint="bb"), rec("other", "c", "fog/5", fingerprint="aa")])
-    assert store.is_done("m", "c", "gaussian_noise/3", "aa")
-    assert not store.is_done("m", "c", "gaussian_noise/3", "bb")  # another dataset: not done
-    assert not store.is_done("m", "clean", "gaussian_noise/3", "aa")
-    assert store.done_conditions("m", "c", "aa") == {"gaussian_noise/3", "fog/1"}
-    assert store.done_conditions("m", "c", "bb") == {"fog/2"}
-    assert store.done_conditions("nobody", "c", "aa") == set()
+
+    def is_done(model, benchmark, condition, fingerprint):  # at the reference setup, unseeded
+        key = ResultKey(model, benchmark, condition, fingerprint, Setup(seed=None))
+        return key in store.newest([key])
+
+    def done_conditions(model, benchmark, fingerprint):
+        conditions = ("gaussian_noise/3", "fog/1", "fog/2", "fog/3", "fog/5")  # every condition this test writes
+        return {c for c in conditions if is_done(model, benchmark, c, fingerprint)}
+
+    assert is_done("m", "c", "gaussian_noise/3", "aa")
+    assert not is_done("m", "c", "gaussian_noise/3", "bb")  # another dataset: not done
+    assert not is_done("m", "clean", "gaussian_noise/3", "aa")
+    assert done_conditions("m", "c", "aa") == {"gaussian_noise/3", "fog/1"}
+    assert done_conditions("m", "c", "bb") == {"fog/2"}
+    assert done_conditions("nobody", "c", "aa") == set()
     # Another process's appends are seen by an existing reader.
     ResultsStore(tmp_path / "b.csv").append([rec("m", "c", "fog/3", fingerprint="aa")])
-    assert store.done_conditions("m", "c", "aa") == {"gaussian_noise/3", "fog/1", "fog/3"}
+    assert done_conditions("m", "c", "aa") == {"gaussian_noise/3", "fog/1", "fog/3"}
+
+
+def test_a_result_is_done_only_for_its_whole_identity(tmp_path):
+    """model, benchmark, condition, dataset fingerprint and setup: a record differing in any of them is
+    another result; of one result's records the newest (by its time) counts."""
+    store = ResultsStore(tmp_path / "b.csv")
+    key = ResultKey("m", "c", "fog/1", "aa", Setup())  # a seeded benchmark at the reference setup
+
+    def cell(x, **kw):
+        return rec("m", "c", "fog/1", values={"x": x}, fingerprint="aa", **{"seed": 0, **kw})
+
+    store.append([cell(1.0), cell(2.0), cell(0.5, time="2000-01-01T00:00:00+00:00")])  # measured again; an old line
+    others = {"model": replace(key, model="m2"), "benchmark": replace(key, benchmark="clean"),
+              "condition": replace(key, condition="fog/2"), "fingerprint": replace(key, fingerprint="bb"),
+              "precision": replace(key, setup=Setup(precision="bf16")),
+              "n_samples": replace(key, setup=Setup(n_samples=100)), "seed": replace(key, setup=Setup(seed=1)),
+              "preprocess": replace(key, setup=Setup(preprocess="model"))}
+    got = store.newest([key, *others.values()])
+    assert list(got) == [key] and got[key].values == {"x": 2.0}
+    # the same cell under each other setup is another result, found by its own key and only by it
+    store.append([cell(3.0, precision="bf16"), cell(4.0, n_samples=100), cell(5.0, seed=1),
+                  cell(6.0, preprocess="model")])
+    got = store.newest([key, *others.values()])
+    assert {k: r.values["x"] for k, r in got.items()} == {
+        key: 2.0, others["precision"]: 3.0, others["n_samples"]: 4.0, others["seed"]: 5.0, others["preprocess"]: 6.0}
+    # an unseeded benchmark's key (seed None) ignores the seed its records carry, and nothing else
+    unseeded = replace(key, setup=Setup(seed=None))
+    assert store.newest([unseeded])[unseeded].values == {"x": 5.0}  # newest of seed 0 and seed 1
+    store.append([rec("m", "c", "fog/3", fingerprint="aa")])  # recorded without a seed
+    assert store.newest([replace(key, condition="fog/3")]) == {}
+    assert replace(unseeded, condition="fog/3") in store.newest([replace(unseeded, condition="fog/3")])
 
 
 # --------------------------------------------------------------------------- damaged logs

@@ -24,7 +24,7 @@ from biasbench.data.imagelist import AS_IS, RESIZE_CROP, ImageList
 from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import ConfigError
-from biasbench.results import Record
+from biasbench.results import Record, ResultsStore
 from biasbench.results.setup import Setup
 from biasbench.sweep import Job, SweepDir, forward_equivalents, job_statuses, main, make_plan
 
@@ -169,9 +169,17 @@ def test_local_jobs_are_running_while_their_controller_process_lives(tmp_path):
 
 
 def test_done_means_every_model_and_cell_under_the_sweep_setup(tmp_path):
-    from biasbench.sweep.state import done_cells, is_done
+    from biasbench.sweep.state import done_cells as done_in_store
+    from biasbench.sweep.state import is_done
 
     job = _job("j", models=("a", "b"), cells=(("c1", "f1"), ("c2", "f2")))
+    stores = iter(range(100))
+
+    def done_cells(records, setups):  # the job's cells a results log holding just ``records`` has
+        store = ResultsStore(tmp_path / f"{next(stores)}.csv")
+        store.append(records)
+        return done_in_store(store, [job], setups)
+
     recs = [_record("a", "c1", "f1"), _record("a", "c2", "f2"), _record("b", "c1", "f1")]
     ref = {"b": Setup(seed=None)}  # an unseeded benchmark at the reference setup
     assert not is_done(job, done_cells(recs, ref))

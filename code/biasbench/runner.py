@@ -28,7 +28,7 @@ from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import Batch, UnreadableCounter, batches
 from .errors import ConfigError, UserError
-from .results import Record, ResultsStore, decisions
+from .results import Record, ResultKey, ResultsStore, decisions
 from .results.setup import Setup
 
 log = logging.getLogger("biasbench")
@@ -104,8 +104,9 @@ class _Work:
     models: list[str]  # models still missing this condition
 
 
-class _Fingerprints:
-    """Dataset fingerprints, computed once per ImageList (they stat every file)."""
+class Fingerprints:
+    """Dataset fingerprints, computed once per ImageList (they stat every file); the runner's and
+    the sweep planner's."""
 
     def __init__(self):
         self._cache: dict[int, tuple[ImageList, str]] = {}
@@ -227,19 +228,20 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
 
 
 def _run(benchmarks, models, store, opts, load, shard, device, autocast) -> dict[str, dict[str, float]]:
-    fingerprint = _Fingerprints()
+    fingerprint = Fingerprints()
     written: dict[str, dict[str, float]] = defaultdict(dict)
 
     # 1. What is missing, grouped by the images it reads. A result counts as done only for
     #    the same images and the same setup (a bf16 or seed-1 result never stands in for the reference).
-    done = set() if opts.overwrite else _done_cells(store, benchmarks, opts)
+    cells = [(bench, cond, fingerprint(cond.images), Setup.of_run(opts, bench.seeded))
+             for bench in benchmarks for cond in _shard(bench.conditions(), shard)]
+    done = {} if opts.overwrite else store.newest(
+        ResultKey(m, bench.name, cond.name, fp, setup) for bench, cond, fp, setup in cells for m in models)
     passes: dict[str, list[_Work]] = defaultdict(list)
-    for bench in benchmarks:
-        for cond in _shard(bench.conditions(), shard):
-            fp = fingerprint(cond.images)
-            todo = [m for m in models if (m, bench.name, cond.name, fp) not in done]
-            if todo:
-                passes[fp].append(_Work(bench, cond, fp, todo))
+    for bench, cond, fp, setup in cells:
+        todo = [m for m in models if ResultKey(m, bench.name, cond.name, fp, setup) not in done]
+        if todo:
+            passes[fp].append(_Work(bench, cond, fp, todo))
     if not passes:
         log.info("nothing to do: the results log already holds every requested condition (use --overwrite to redo)")
 
@@ -263,32 +265,31 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast) -> dict
                     written[r.model].update(r.values)
         del loaded
 
-    # 3. Summaries for models that now have every condition of a benchmark.
-    for r in add_summaries(benchmarks, models, store, opts, fingerprint):
+    # 3. Summaries for models that now have every condition of a benchmark, the table, other outputs.
+    for r in finish(benchmarks, models, store, opts, appended=bool(written), fingerprint=fingerprint):
         written[r.model].update(r.values)
-    if opts.write_csv and (written or not store.csv_path.exists()):  # a deleted table is re-derived too
-        store.write_csv()
-    for bench in benchmarks:
-        bench.after_run(store, models, opts)
     return dict(written)
 
 
-def _done_cells(store: ResultsStore, benchmarks: Sequence[Benchmark], opts: RunOptions) -> set[tuple]:
-    """(model, benchmark, condition, fingerprint) of every result in the log measured under this run's setup."""
-    setups = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
-    return {(r.model, r.benchmark, r.condition, r.fingerprint) for r in store.records()
-            if r.benchmark in setups and _record_setup(r, benchmarks) == setups[r.benchmark]}
-
-
-def _record_setup(record: Record, benchmarks: Sequence[Benchmark]) -> Setup:
-    return Setup.of_result(record, any(b.seeded for b in benchmarks if b.name == record.benchmark))
+def finish(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions, *,
+           appended: bool = True, fingerprint: Fingerprints | None = None) -> list[Record]:
+    """The end of a run, and of a sweep once its jobs are done: the summaries the log lacks
+    (``add_summaries``), ``benchmark.csv`` re-derived when ``opts.write_csv`` and the log changed
+    (``appended``, or summaries were added) or the table is missing, then every benchmark's
+    ``after_run``. Returns the summary records added."""
+    summaries = add_summaries(benchmarks, models, store, opts, fingerprint)
+    if opts.write_csv and (appended or summaries or not store.csv_path.exists()):  # a deleted table is re-derived too
+        store.write_csv()
+    for bench in benchmarks:
+        bench.after_run(store, models, opts)
+    return summaries
 
 
 def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions,
-                  fingerprint: _Fingerprints | None = None) -> list[Record]:
+                  fingerprint: Fingerprints | None = None) -> list[Record]:
     """Append the summary records of every model that has every condition of a benchmark in the
     log but not its current summary (no model is loaded); returns them."""
-    summaries = _summaries(benchmarks, models, store, fingerprint or _Fingerprints(), opts)
+    summaries = _summaries(benchmarks, models, store, fingerprint or Fingerprints(), opts)
     if summaries:
         store.append(summaries)
     return summaries
@@ -449,31 +450,29 @@ class _SplitOnOOM:
         return torch.cat([self(fn, *(t[:half] for t in batch)), self(fn, *(t[half:] for t in batch))])
 
 
-def _summaries(benchmarks, models, store: ResultsStore, fingerprint: _Fingerprints, opts: RunOptions) -> list[Record]:
-    index: dict[tuple, dict[str, float]] = {}
-    setups = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
-    devices: dict[tuple, str] = {}
-    for r in store.records():  # oldest first, so the newest result of a condition wins
-        if r.benchmark in setups and _record_setup(r, benchmarks) == setups[r.benchmark]:
-            index[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.values
-            devices[(r.model, r.benchmark, r.condition, r.fingerprint)] = r.device
+def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprints, opts: RunOptions) -> list[Record]:
     out = []
     for bench in benchmarks:
+        setup = Setup.of_run(opts, bench.seeded)
         conds = bench.conditions()
         fps = [fingerprint(c.images) for c in conds]
         combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
+        keys = {m: [ResultKey(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)] for m in models}
+        summary_key = {m: ResultKey(m, bench.name, "summary", combined, setup) for m in models}
+        newest = store.newest([k for m in models for k in (*keys[m], summary_key[m])])
         for m in models:
-            values = {c.name: index.get((m, bench.name, c.name, fp)) for c, fp in zip(conds, fps)}
-            if any(v is None for v in values.values()):
+            if any(k not in newest for k in keys[m]):
                 continue
-            on = {devices[(m, bench.name, c.name, fp)] for c, fp in zip(conds, fps)}
+            values = {k.condition: newest[k].values for k in keys[m]}
+            on = {newest[k].device for k in keys[m]}
             if len(on) > 1:  # never one summary over results of different devices
                 log.warning("no %s summary for %s: its conditions ran on different devices (%s); rerun them on one "
                             "device with --overwrite", bench.name, m, ", ".join(sorted(d or "unrecorded" for d in on)))
                 continue
             summary = bench.summarize(values)
-            if summary and (opts.overwrite or index.get((m, bench.name, "summary", combined)) != summary):
+            previous = newest.get(summary_key[m])
+            if summary and (opts.overwrite or previous is None or previous.values != summary):
                 out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
-                                  n_images=0, fingerprint=combined, seed=setups[bench.name].seed,
+                                  n_images=0, fingerprint=combined, seed=setup.seed,
                                   precision=opts.precision, n_samples=opts.n_samples, device=on.pop()))
     return out

@@ -36,6 +36,7 @@ from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache
 from ..errors import ConfigError, DatasetError
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
+from ..results.record import ResultKey
 from ..results.setup import Setup
 from .base import Benchmark, Condition
 
@@ -147,16 +148,13 @@ class ModelVsHuman(Benchmark):
         if self.responses_dir is None:
             return
         setup = Setup.of_run(opts, self.seeded)
-        newest = {}
-        for r in store.records():  # oldest first: later records win
-            if r.benchmark == self.name and Setup.of_result(r, self.seeded) == setup \
-                    and "decisions" in r.extra.get("result", {}):
-                newest[(r.model, r.condition, r.fingerprint)] = r.extra["result"]["decisions"]
+        conds = [(cond, cond.images.fingerprint()) for cond in self.conditions()]
+        newest = store.newest(ResultKey(m, self.name, cond.name, fp, setup) for cond, fp in conds for m in models)
         written = 0
-        for cond in self.conditions():
-            fp = cond.images.fingerprint()
+        for cond, fp in conds:
             for m in models:
-                decisions = newest.get((m, cond.name, fp))
+                record = newest.get(ResultKey(m, self.name, cond.name, fp, setup))
+                decisions = record.extra.get("result", {}).get("decisions") if record is not None else None
                 if decisions is None:
                     log.warning("model-vs-human: no decisions of %s on %s in the results log; no response table "
                                 "written", m, cond.name)

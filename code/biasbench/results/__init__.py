@@ -2,13 +2,16 @@
 append-only log (one shard per writing process); ``benchmark.csv`` is derived from it.
 
     store = ResultsStore("raw-data/benchmark.csv")
-    if not store.is_done(model, "clean", "clean", fingerprint):
+    key = ResultKey(model, "clean", "clean", fingerprint, Setup(seed=None))  # the reference setup, unseeded
+    if key not in store.newest([key]):  # measured already? (same model, condition, dataset and setup)
         store.append([Record(model, "clean", "clean", {"top1_acc/imagenet": 76.1}, 50000, fingerprint)])
     store.write_csv()
 """
 
 from biasbench.results import decisions
-from biasbench.results.record import Record, code_version
+from biasbench.results.record import Record, ResultKey, code_version
+from biasbench.results.setup import Setup
 from biasbench.results.store import DEFAULT_CSV, ResultsStore, ResultsWarning
 
-__all__ = ["DEFAULT_CSV", "decisions", "Record", "ResultsStore", "ResultsWarning", "code_version"]
+__all__ = ["DEFAULT_CSV", "decisions", "Record", "ResultKey", "ResultsStore", "ResultsWarning", "Setup",
+           "code_version"]

@@ -1,4 +1,5 @@
-"""One result record: the values of one (model, benchmark, condition) run and their provenance."""
+"""One result record: the values of one (model, benchmark, condition) run and their provenance, and
+``ResultKey``, the identity of a result."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import biasbench
 from biasbench.errors import ResultsError
+from biasbench.results.setup import Setup
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 # Every line ends in a checksum of the rest of the line, so a damaged digit is never read as a value.
@@ -46,6 +48,26 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return version  # git missing or not usable here
     return f"{version}+g{sha}" + ("-dirty" if dirty else "")
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """The identity of a result: which model, which benchmark condition, on which dataset (its
+    fingerprint) and under which setup (README "Results"). Records of one key are the same result
+    measured again, the newest counts; a result of any other key never stands in for it.
+    ``setup.seed`` is None for a benchmark that draws no random numbers: the seed a record of it
+    carries makes no difference (``Setup.of_result``)."""
+
+    model: str
+    benchmark: str
+    condition: str
+    fingerprint: str
+    setup: Setup
+
+    def matches(self, record: Record) -> bool:
+        return (record.model, record.benchmark, record.condition, record.fingerprint) == \
+            (self.model, self.benchmark, self.condition, self.fingerprint) \
+            and Setup.of_result(record, self.setup.seed is not None) == self.setup
 
 
 def _utc_now() -> str:

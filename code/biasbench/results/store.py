@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import filelock
 
 from biasbench.errors import ResultsError
-from biasbench.results.record import Record
+from biasbench.results.record import Record, ResultKey
 from biasbench.results.setup import Setup
 
 if TYPE_CHECKING:
@@ -130,7 +130,8 @@ class ResultsStore:
         self._sorted_keys: list[tuple[datetime, str, int, Record]] = []
         self._new: list[tuple[datetime, str, int, Record]] = []
         self._stale = False  # a shard vanished or was replaced: rebuild from _shards
-        self._done: dict[tuple[str, str, str], set[str]] = {}
+        # (model, benchmark, condition, fingerprint) -> its records, oldest first; None: to be rebuilt.
+        self._cells: dict[tuple[str, str, str, str], list[Record]] | None = None
         self._warned: set[tuple[str, int]] = set()
 
     # ----------------------------------------------------------------- writing
@@ -247,15 +248,14 @@ class ResultsStore:
                             "mid-write (or is still writing)")
 
     def _update(self) -> None:
-        """Bring the sorted records and the resume index up to date with the shards."""
+        """Bring the sorted records up to date with the shards."""
         self._refresh()
         if self._stale:
             self._new = [(time, name, line, record) for name, shard in self._shards.items()
                          for time, line, record in shard.entries]
-            self._sorted_keys, self._done, self._stale = [], {}, False
+            self._sorted_keys, self._stale = [], False
         if self._new:
-            for _, _, _, record in self._new:
-                self._done.setdefault((record.model, record.benchmark, record.fingerprint), set()).add(record.condition)
+            self._cells = None
             self._new.sort(key=lambda k: k[:3])  # by time; ties in shard and line order
             merge = bool(self._sorted_keys) and self._new[0][:3] < self._sorted_keys[-1][:3]
             self._sorted_keys.extend(self._new)
@@ -269,15 +269,27 @@ class ResultsStore:
             self._update()
             return [k[3] for k in self._sorted_keys]
 
-    def is_done(self, model: str, benchmark: str, condition: str, fingerprint: str) -> bool:
-        """Whether the log holds a record of this cell measured on this dataset."""
-        return condition in self.done_conditions(model, benchmark, fingerprint)
+    def newest(self, keys: Iterable[ResultKey]) -> dict[ResultKey, Record]:
+        """The newest record of each result of ``keys`` the log holds; a key it holds none of is left out.
 
-    def done_conditions(self, model: str, benchmark: str, fingerprint: str) -> set[str]:
-        """Conditions of ``benchmark`` the log holds for ``model`` on this dataset."""
+        This is the one answer to "is it already measured?" (what a run skips, which results a summary
+        or a response table is made of, which sweep jobs are done): only a record of the same model,
+        benchmark, condition, dataset fingerprint and setup counts (``ResultKey``).
+        """
         with self._mutex:
             self._update()
-            return set(self._done.get((model, benchmark, fingerprint), ()))
+            if self._cells is None:
+                self._cells = {}
+                for _, _, _, record in self._sorted_keys:  # oldest first
+                    cell = (record.model, record.benchmark, record.condition, record.fingerprint)
+                    self._cells.setdefault(cell, []).append(record)
+            out = {}
+            for key in keys:
+                cell = self._cells.get((key.model, key.benchmark, key.condition, key.fingerprint), ())
+                record = next((r for r in reversed(cell) if key.matches(r)), None)
+                if record is not None:
+                    out[key] = record
+            return out
 
     def latest_values(self, model: str, benchmark: str | None = None,
                       fingerprint: str | None = None, setup: Setup | None = Setup()) -> dict[str, float]:

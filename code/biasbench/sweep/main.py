@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..benchmarks import REGISTRY
@@ -25,7 +25,9 @@ from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
 from ..errors import ConfigError, UserError
+from ..results import ResultsStore
 from ..results.setup import Setup
+from ..runner import Fingerprints, RunOptions, finish
 from . import executors as ex
 from .job import SweepJob
 from .plan import Job, make_plan
@@ -179,7 +181,7 @@ def _export_code_path() -> None:
 
 
 def _statuses(jobs: list[Job], sweep: SweepDir, store, setups: dict[str, Setup]):
-    done = done_cells(store.records(), setups)
+    done = done_cells(store, jobs, setups)
     return job_statuses(jobs, sweep, done, lambda subs: ex.raw_states(subs, sweep.logs))
 
 
@@ -191,9 +193,9 @@ def _log_signature(store) -> list:
 
 
 def _finalize(sweep: SweepDir, built: list, models: Sequence[str], store, opts) -> None:
-    """Once every job is done: add summaries a concurrent finish may have missed, derive the CSV."""
-    from ..runner import add_summaries
-
+    """Once every job is done, what the end of a run does (``runner.finish``): add summaries a
+    concurrent finish may have missed, derive the CSV (jobs never do), the benchmarks' other outputs.
+    Once per state of the log."""
     marker = sweep.path / "finalized.json"
     signature = _log_signature(store)
     try:
@@ -201,10 +203,7 @@ def _finalize(sweep: SweepDir, built: list, models: Sequence[str], store, opts) 
             return
     except (OSError, ValueError, AttributeError):
         pass
-    added = add_summaries(built, models, store, opts)
-    store.write_csv()
-    for bench in built:  # outputs beyond result columns, now from every job's results
-        bench.after_run(store, models, opts)
+    added = finish(built, models, store, replace(opts, write_csv=True))
     atomic_write_json(marker, {"time": now(), "log": _log_signature(store)})
     log.info("every job is done%s; results: %s", f" ({len(added)} summary record(s) added)" if added else "",
              store.csv_path.resolve())
@@ -230,12 +229,34 @@ def _cache_roles(work: list[Job], running: list[Job], built: list, opts, kind: s
     return {job.key: job.key in fills for job in work}
 
 
-# ----------------------------------------------------------------------------- commands
+# ----------------------------------------------------------------------------- submitting
 
-def submit(sargs, rest: list[str]) -> int:
+@dataclass
+class _Submission:
+    """What one submission of a sweep works from: its flags, the benchmarks built from the suite's
+    flags, the planned jobs, the sweep folder and the results store."""
+
+    sargs: argparse.Namespace
+    rest: list[str]  # the suite's flags, passed to every job
+    models: list[str]
+    args: argparse.Namespace  # the suite's flags, parsed
+    opts: RunOptions
+    built: list
+    exec_opts: ex.ExecutorOptions
+    kind: str  # the executor: slurm, local or debug
+    fingerprint: Fingerprints  # shared by the planner and the decoded-cache roles
+    jobs: list[Job]
+    sweep: SweepDir
+    store: ResultsStore
+    setups: dict[str, Setup]  # {benchmark: the setup its results are measured under}
+
+    def statuses(self) -> list:
+        return _statuses(self.jobs, self.sweep, self.store, self.setups)
+
+
+def _plan(sargs, rest: list[str]) -> _Submission:
+    """The models, the benchmarks and the jobs of this submission (nothing is written)."""
     from ..cli import run_options
-    from ..results import ResultsStore
-    from ..runner import _Fingerprints
 
     models = _resolve_models(sargs)
     args, flags = _suite_args(rest, models, sargs.benchmarks)
@@ -243,77 +264,102 @@ def submit(sargs, rest: list[str]) -> int:
     kind = exec_opts.resolved_kind()
     built = _build(args, flags, explicit=bool(sargs.benchmarks))
     opts = run_options(args)
-    fingerprint = _Fingerprints()
+    fingerprint = Fingerprints()
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
                      fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,
                      specs=_specs(models))
     sweep = _sweep_dir(sargs, args.results)
-    store = ResultsStore(args.results)
-    setups = {b.name: Setup.of_run(opts, b.seeded) for b in built}
-    statuses = _statuses(jobs, sweep, store, setups)
+    return _Submission(sargs, list(rest), models, args, opts, built, exec_opts, kind, fingerprint, jobs, sweep,
+                       ResultsStore(args.results), {b.name: Setup.of_run(opts, b.seeded) for b in built})
 
-    keys = {j.key for j in jobs}
-    stray = {k: s for k, s in sweep.submissions().items() if k not in keys}
-    stray_raw = ex.raw_states(stray, sweep.logs) if stray else {}
-    busy_stray = [k for k, sub in stray.items()
-                  if job_state(sub, sweep.run_record(k), stray_raw.get(k, "UNKNOWN"))[0] in ("running", "queued")]
+
+def _check_no_earlier_plan_running(sub: _Submission, statuses: list) -> None:
+    """ConfigError while jobs of an earlier plan of this sweep, which split the work differently, are
+    still running or queued (their results would be planned twice)."""
+    keys = {j.key for j in sub.jobs}
+    stray = {k: s for k, s in sub.sweep.submissions().items() if k not in keys}
+    stray_raw = ex.raw_states(stray, sub.sweep.logs) if stray else {}
+    busy_stray = [k for k, s in stray.items()
+                  if job_state(s, sub.sweep.run_record(k), stray_raw.get(k, "UNKNOWN"))[0] in ("running", "queued")]
     busy_old = [st.job.key for st in statuses if st.note == "submitted by an earlier plan of this sweep"]
     if busy_stray or busy_old:
         raise ConfigError(
-            f"sweep {sargs.name!r} ({sweep.path}) still has job(s) of an earlier plan running or queued "
+            f"sweep {sub.sargs.name!r} ({sub.sweep.path}) still has job(s) of an earlier plan running or queued "
             f"(e.g. {(busy_stray + busy_old)[0]}), and this plan splits the work differently: wait for them "
             "(sweep.py --status), cancel them, or pass another --name")
 
-    work = [st.job for st in statuses if st.state in ("missing", "failed")]
-    running = [st.job for st in statuses if st.state in ("running", "queued")]
-    print(f"sweep {sargs.name!r}: {len(models)} model(s) x {len(built)} benchmark(s) -> {summary_line(statuses)}; "
-          f"{len(work)} to submit ({kind})")
-    if sargs.dry_run:
-        print(format_table([st for st in statuses]))
-        return 0
-    sweep.write_plan({
-        "version": 1, "name": sargs.name, "time": now(), "cwd": os.getcwd(), "argv": list(rest),
-        "results": str(Path(args.results).expanduser().resolve()), "precision": opts.precision,
-        "setups": {name: asdict(setup) for name, setup in setups.items()}, "models": list(models), "benchmarks": [b.name for b in built], "executor": kind,
-        "time_limit_min": sargs.time_limit, "images_per_second": sargs.images_per_second,
-        "jobs": [j.to_dict() for j in jobs]})
-    if not work:
-        if not running:
-            _finalize(sweep, built, models, store, opts)
-        print("nothing to submit" + (f": {len(running)} job(s) still running or queued" if running else
-                                     ": every job is done"))
-        return 0
 
-    fills = _cache_roles(work, running, built, opts, kind, fingerprint)
+def _write_plan(sub: _Submission) -> None:
+    sargs = sub.sargs
+    sub.sweep.write_plan({
+        "version": 1, "name": sargs.name, "time": now(), "cwd": os.getcwd(), "argv": sub.rest,
+        "results": str(Path(sub.args.results).expanduser().resolve()), "precision": sub.opts.precision,
+        "setups": {name: asdict(setup) for name, setup in sub.setups.items()}, "models": list(sub.models),
+        "benchmarks": [b.name for b in sub.built], "executor": sub.kind,
+        "time_limit_min": sargs.time_limit, "images_per_second": sargs.images_per_second,
+        "jobs": [j.to_dict() for j in sub.jobs]})
+
+
+def _submit_jobs(sub: _Submission, work: list[Job], running: list[Job]) -> int:
+    """Start ``work`` on the executor; Slurm returns at once, local and debug jobs are waited for."""
+    fills = _cache_roles(work, running, sub.built, sub.opts, sub.kind, sub.fingerprint)
     pairs = []
     for job in work:
-        argv = list(rest) + job.argv() + ["--no-csv"]
+        argv = sub.rest + job.argv() + ["--no-csv"]
         if fills and not fills[job.key]:
             argv.append("--decoded-cache-readonly")
-        pairs.append((job, SweepJob(str(sweep.path), job.key, os.getcwd(), argv)))
+        pairs.append((job, SweepJob(str(sub.sweep.path), job.key, os.getcwd(), argv)))
     _export_code_path()
-    if kind == "slurm":
-        ids = ex.submit_slurm(pairs, sweep, exec_opts)
+    if sub.kind == "slurm":
+        ids = ex.submit_slurm(pairs, sub.sweep, sub.exec_opts)
         print(f"submitted {len(ids)} job(s) ({ids[0]} ...); follow them with: python code/sweep.py --status "
-              f"--sweep-dir {sweep.path}")
+              f"--sweep-dir {sub.sweep.path}")
         return 0
-    if kind == "local":
-        ex.run_local(pairs, sweep, exec_opts)
+    if sub.kind == "local":
+        ex.run_local(pairs, sub.sweep, sub.exec_opts)
     else:
-        ex.run_debug(pairs, sweep)
-    statuses = _statuses(jobs, sweep, store, setups)
+        ex.run_debug(pairs, sub.sweep)
+    return _after_jobs_ended(sub)
+
+
+def _after_jobs_ended(sub: _Submission) -> int:
+    """The status of every job once the local or debug jobs ended; the sweep finalised when all are done."""
+    statuses = sub.statuses()
     print(format_table(statuses))
     print(summary_line(statuses))
     if all(st.state == "done" for st in statuses):
-        _finalize(sweep, built, models, store, opts)
+        _finalize(sub.sweep, sub.built, sub.models, sub.store, sub.opts)
         return 0
     print("some jobs did not finish: fix what their notes say and run the same command again")
     return 1
 
 
-def status(sargs, rest: list[str]) -> int:
-    from ..results import ResultsStore
+# ----------------------------------------------------------------------------- commands
 
+def submit(sargs, rest: list[str]) -> int:
+    """Plan the jobs and check them against earlier plans; then show them (--dry-run), or write the
+    plan and submit what is missing or failed; finalise the sweep once every job is done."""
+    sub = _plan(sargs, rest)
+    statuses = sub.statuses()
+    _check_no_earlier_plan_running(sub, statuses)
+    work = [st.job for st in statuses if st.state in ("missing", "failed")]
+    running = [st.job for st in statuses if st.state in ("running", "queued")]
+    print(f"sweep {sargs.name!r}: {len(sub.models)} model(s) x {len(sub.built)} benchmark(s) -> "
+          f"{summary_line(statuses)}; {len(work)} to submit ({sub.kind})")
+    if sargs.dry_run:  # the plan, nothing written
+        print(format_table(statuses))
+        return 0
+    _write_plan(sub)
+    if not work:
+        if not running:
+            _finalize(sub.sweep, sub.built, sub.models, sub.store, sub.opts)
+        print("nothing to submit" + (f": {len(running)} job(s) still running or queued" if running else
+                                     ": every job is done"))
+        return 0
+    return _submit_jobs(sub, work, running)
+
+
+def status(sargs, rest: list[str]) -> int:
     sweep = SweepDir(sargs.sweep_dir) if sargs.sweep_dir else None
     if sweep is None:
         args, _ = _suite_args(rest, ["-"], None)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..results import Record
+from ..results import ResultKey, ResultsStore
 from ..results.setup import Setup
 from .plan import Job
 
@@ -119,11 +119,13 @@ class SweepDir:
             "pid": os.getpid(), "time": now()})
 
 
-def done_cells(records: Iterable[Record], setups: Mapping[str, Setup]) -> set[tuple[str, str, str, str]]:
-    """(model, benchmark, condition, fingerprint) of every result in the log measured under its
-    benchmark's setup in ``setups`` ({benchmark: Setup.of_run(...)}, seed None for unseeded ones)."""
-    return {(r.model, r.benchmark, r.condition, r.fingerprint) for r in records if r.benchmark in setups
-            and Setup.of_result(r, setups[r.benchmark].seed is not None) == setups[r.benchmark]}
+def done_cells(store: ResultsStore, jobs: Iterable[Job], setups: Mapping[str, Setup]) -> set[tuple[str, str, str, str]]:
+    """(model, benchmark, condition, fingerprint) of every cell of ``jobs`` the log holds a result of
+    measured under its benchmark's setup in ``setups`` ({benchmark: Setup.of_run(...)}, seed None for
+    unseeded ones); a job of a benchmark not in ``setups`` has none."""
+    keys = [ResultKey(m, job.benchmark, cond, fp, setups[job.benchmark])
+            for job in jobs if job.benchmark in setups for m in job.models for cond, fp in job.cells]
+    return {(k.model, k.benchmark, k.condition, k.fingerprint) for k in store.newest(keys)}
 
 
 def plan_setups(plan: dict) -> dict[str, Setup]:
