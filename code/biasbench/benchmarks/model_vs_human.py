@@ -152,11 +152,18 @@ class ModelVsHuman(Benchmark):
             if r.benchmark == self.name and Setup.of_result(r, self.seeded) == setup \
                     and "decisions" in r.extra.get("result", {}):
                 newest[(r.model, r.condition, r.fingerprint)] = r.extra["result"]["decisions"]
+        from ..data.model_input import MODEL, images_for
+        from ..runner import zoo_input_config
+
+        own = {m: zoo_input_config(m) if getattr(opts, "preprocess", None) == MODEL else None for m in models}
         written = 0
         for cond in self.conditions():
-            fp = cond.images.fingerprint()
+            fps: dict[str, str] = {}  # by preprocessing: a fingerprint stats every file
             for m in models:
-                decisions = newest.get((m, cond.name, fp))
+                images = images_for(cond.images, own[m])
+                if images.preprocess not in fps:
+                    fps[images.preprocess] = images.fingerprint()
+                decisions = newest.get((m, cond.name, fps[images.preprocess]))
                 if decisions is None:
                     log.warning("model-vs-human: no decisions of %s on %s in the results log; no response table "
                                 "written", m, cond.name)
