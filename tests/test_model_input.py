@@ -229,3 +229,51 @@ def test_model_vs_human_under_a_models_own_size(tmp_path):
     assert list(record.extra["result"]["decisions"]) == want
     tables = sorted(p.name for p in (tmp_path / "responses" / "stylized").iterdir())
     assert tables == ["stylized_timm-test-resnet.r160-in1k_session-1.csv"]  # found under the model's own list
+
+
+def test_command_line_paper_run_then_model_run(tmp_path, monkeypatch, capsys):
+    """`--model timm:test_resnet` from a hub cache, run with the paper's protocol and then with --preprocess model:
+    the model's own row is unchanged, the other run's values are in `<model>@preprocess=model`, and each equals
+    the model's accuracy through the matching reference pipeline (timm's own transform for the second)."""
+    import huggingface_hub
+    import pandas as pd
+
+    from biasbench.cli import main
+    from biasbench.data.synsets import imagenet_wnids
+    from test_zoo_external import _hub_cache
+
+    net = _timm_net()
+    _hub_cache(tmp_path / "hf", f"timm/{TIMM_TAG}", "model.safetensors",
+               {k: v.contiguous() for k, v in net.state_dict().items()})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("BIASBENCH_OFFLINE", raising=False)  # copied from the hub cache into the suite's own
+    data = resolve_data_config(pretrained_cfg=get_pretrained_cfg(TIMM_TAG).to_dict())
+    theirs = create_transform(**data)
+    paper_tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(data["mean"], data["std"])])
+    # each image in the folder of the class the model gives it through timm's transform: 100 % under its own
+    wnids = imagenet_wnids()
+    for k in range(8):
+        small = np.random.default_rng(k).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((131, 97), Image.BICUBIC)
+        with torch.no_grad():
+            label = int(net(theirs(img)[None]).argmax(1))
+        path = tmp_path / "imagenet" / "val" / wnids[label] / f"ILSVRC2012_val_{k + 1:08d}.JPEG"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path, "JPEG", quality=100)  # the references below are computed from the files
+    val = imagenet_val(tmp_path / "imagenet", check=False)
+    want_own = 100.0 * np.mean(_predictions(net, val, theirs) == val.labels)
+    want_paper = 100.0 * np.mean(_predictions(net, val, paper_tf) == val.labels)
+    assert want_own != want_paper
+    csv = tmp_path / "out" / "benchmark.csv"
+    argv = ["--model", "timm:test_resnet", "--imagenet", str(tmp_path / "imagenet"), "--check_dataset", "false",
+            "--device", "cpu", "--num_workers", "0", "--batch_size", "4", "--results", str(csv), "--no-progress",
+            "--decoded_cache", "off", "--cache-dir", str(tmp_path / "cache")]
+    assert main(["imagenet"], argv) == 0
+    before = pd.read_csv(csv).set_index("model")
+    assert main(["imagenet"], argv + ["--preprocess", "model"]) == 0
+    after = pd.read_csv(csv).set_index("model")
+    name = f"timm:{TIMM_TAG}"
+    assert sorted(after.index) == [name, f"{name}@preprocess=model"]
+    assert after.loc[name, "top1_acc/imagenet"] == before.loc[name, "top1_acc/imagenet"] == pytest.approx(want_paper)
+    assert after.loc[f"{name}@preprocess=model", "top1_acc/imagenet"] == pytest.approx(want_own)

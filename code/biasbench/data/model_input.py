@@ -51,7 +51,8 @@ class ModelInput:
         timm's ``resolve_data_config`` as timm's own evaluation does."""
         from timm.data import resolve_data_config
 
-        cfg = resolve_data_config(pretrained_cfg=dict(pretrained_cfg))
+        # resolve_data_config refuses an empty cfg; a key it ignores gets timm's defaults for every field
+        cfg = resolve_data_config(pretrained_cfg=dict(pretrained_cfg) or {"num_classes": 1000})
         _, h, w = cfg["input_size"]
         return cls("timm", (int(h), int(w)), str(cfg["interpolation"]), float(cfg["crop_pct"]),
                    str(cfg.get("crop_mode") or "center"))
