@@ -50,7 +50,8 @@ def _as_float(images: ImageList, i: int, mean, std) -> torch.Tensor:
     get_pretrained_cfg(TIMM_TAG).to_dict(),
     {"input_size": (3, 176, 176), "crop_pct": 0.9, "interpolation": "bicubic", "crop_mode": "squash"},
     {"input_size": (3, 192, 160), "crop_pct": 1.0, "interpolation": "bilinear", "crop_mode": "center"},
-    {"input_size": (3, 160, 160), "crop_pct": 0.95, "interpolation": "bicubic", "crop_mode": "border"},
+    {"input_size": (3, 160, 160), "crop_pct": 0.95, "interpolation": "bicubic", "crop_mode": "border",
+     "mean": (0.2, 0.6, 0.9), "std": (0.3, 0.3, 0.3)},  # padded with the mean's colour
 ])
 def test_timm_preprocessing_equals_timms_own_transform(val, cfg):
     mine = model_input.images_for(val, model_input.ModelInput.of_timm(cfg))

@@ -43,6 +43,7 @@ class ModelInput:
     interpolation: str  # torchvision's InterpolationMode value: "bilinear", "bicubic", ...
     crop_pct: float | None = None
     crop_mode: str | None = None
+    mean: tuple[float, ...] | None = None  # timm: the fill of crop_mode "border"'s padding
     resize: int | None = None
 
     @classmethod
@@ -55,7 +56,7 @@ class ModelInput:
         cfg = resolve_data_config(pretrained_cfg=dict(pretrained_cfg) or {"num_classes": 1000})
         _, h, w = cfg["input_size"]
         return cls("timm", (int(h), int(w)), str(cfg["interpolation"]), float(cfg["crop_pct"]),
-                   str(cfg.get("crop_mode") or "center"))
+                   str(cfg.get("crop_mode") or "center"), tuple(float(v) for v in cfg["mean"]))
 
     @classmethod
     def of_torchvision(cls, weights) -> ModelInput:
@@ -73,7 +74,7 @@ class ModelInput:
     @classmethod
     def of_key(cls, key: str) -> ModelInput:
         d = json.loads(key)
-        return cls(**{**d, "size": tuple(d["size"])})
+        return cls(**{**d, "size": tuple(d["size"]), "mean": d["mean"] and tuple(d["mean"])})
 
     def describe(self) -> str:
         h, w = self.size
@@ -106,7 +107,7 @@ def _steps(base: str, mi: ModelInput) -> list:
         from timm.data import create_transform
 
         tf = create_transform(input_size=(3, *mi.size), interpolation=mi.interpolation, crop_pct=mi.crop_pct,
-                              crop_mode=mi.crop_mode, is_training=False, use_prefetcher=True)
+                              crop_mode=mi.crop_mode, mean=mi.mean, is_training=False, use_prefetcher=True)
         return [t for t in tf.transforms if type(t).__name__ != "MaybePILToTensor"]
     resize = [T.Resize(mi.resize, interpolation=mode)] if mi.resize is not None else []
     return resize + [T.CenterCrop(mi.size[0])]
