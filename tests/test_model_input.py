@@ -119,6 +119,18 @@ def test_stored_224_crops_are_resized_whole_never_cropped_again(stored_224):
     assert model_input.images_for(stored_224, tv2) is stored_224
 
 
+def test_zoo_models_preprocessing_comes_from_their_library():
+    from biasbench.runner import zoo_input_config
+
+    of_timm, of_tv = model_input.ModelInput.of_timm, model_input.ModelInput.of_torchvision
+    assert zoo_input_config("resnet50.a1_in1k") == of_timm(get_pretrained_cfg("resnet50.a1_in1k").to_dict())
+    assert zoo_input_config("tv2_resnet50") == of_tv(torchvision.models.get_weight("ResNet50_Weights.IMAGENET1K_V2"))
+    assert zoo_input_config("torchvision:resnet18.DEFAULT") == of_tv(
+        torchvision.models.get_weight("ResNet18_Weights.IMAGENET1K_V1"))
+    assert zoo_input_config("robust_resnet50_l2_eps3") is None  # a release without a config of its own
+    assert zoo_input_config("not-a-zoo-model") is None  # e.g. a model a custom loader supplies
+
+
 def test_notes_name_what_a_model_is_fed():
     own = model_input.ModelInput.of_timm(get_pretrained_cfg(TIMM_TAG).to_dict())
     papers = model_input.ModelInput.of_timm(get_pretrained_cfg("resnet50.tv_in1k").to_dict())

@@ -24,8 +24,8 @@ import torch
 from tqdm import tqdm
 
 from .benchmarks.base import Benchmark, Condition
-from .data.decoded_cache import DecodedCache
 from .data import model_input as mi
+from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import Batch, UnreadableCounter, batches
 from .errors import ConfigError, UserError
@@ -456,7 +456,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
                 precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
-                device=device_name(device), extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
+                device=device_name(device),
+                extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
             ), per_image))

@@ -21,6 +21,7 @@ from ..errors import DatasetError
 # How files become 224 x 224 tensors (SPEC §0).
 RESIZE_CROP = "resize256-bilinear-aa/centercrop224"  # natural images: Resize(256) + CenterCrop(224)
 AS_IS = "as-is-224"  # ImageNet-C / C-bar / model-vs-human files are already 224 x 224 crops
+MODEL_SEP = "|"  # "<one of the above>|<a model's own preprocessing>" (--preprocess model: data/model_input.py)
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 
@@ -125,7 +126,7 @@ def decode(path: Path, preprocess: str) -> torch.Tensor:
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # DecompressionBombError: a damaged header claiming billions of pixels
         raise DatasetError(f"cannot read image {path}: {e}") from None
-    base, _, model_steps = preprocess.partition("|")  # "|": a model's own preprocessing (data/model_input.py)
+    base, _, model_steps = preprocess.partition(MODEL_SEP)
     if base == AS_IS and img.size != (224, 224):
         raise DatasetError(
             f"{path} is {img.size[0]}x{img.size[1]}, expected 224x224: this dataset's files are "

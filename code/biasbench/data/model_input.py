@@ -25,12 +25,11 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
-from .imagelist import AS_IS, RESIZE_CROP, ImageList
+from .imagelist import AS_IS, MODEL_SEP, RESIZE_CROP, ImageList
 
 PAPER, MODEL = "paper", "model"
 CHOICES = (PAPER, MODEL)
 PAPER_INPUT = "224x224 after Resize(256)/CenterCrop(224), bilinear"
-_SEP = "|"  # between an image list's own preprocessing and the model's, in ImageList.preprocess
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def images_for(images: ImageList, mi: ModelInput | None) -> ImageList:
     names both."""
     if mi is None or images.preprocess not in (RESIZE_CROP, AS_IS) or not _steps_differ(images.preprocess, mi):
         return images
-    return replace(images, preprocess=f"{images.preprocess}{_SEP}{mi.key()}")
+    return replace(images, preprocess=f"{images.preprocess}{MODEL_SEP}{mi.key()}")
 
 
 def _steps_differ(base: str, mi: ModelInput) -> bool:
@@ -128,7 +127,7 @@ def _steps_differ(base: str, mi: ModelInput) -> bool:
 
 def split(preprocess: str) -> tuple[str, ModelInput | None]:
     """(the list's own preprocessing, the model's or None) of an ``ImageList.preprocess``."""
-    base, _, key = preprocess.partition(_SEP)
+    base, _, key = preprocess.partition(MODEL_SEP)
     return base, (ModelInput.of_key(key) if key else None)
 
 
