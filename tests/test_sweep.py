@@ -352,6 +352,7 @@ def test_sweep_flags_with_clear_errors(tmp_path, world, test_zoo, capsys):
         (base + ["--images-per-second", "0"], "--images-per-second 0: expected a positive number"),
         (base + ["--slurm-extra", "account"], "--slurm-extra 'account': expected KEY=VALUE"),
         (base + ["--name", "a/b"], "--name 'a/b': expected a plain name"),
+        (base + ["--preprocess", "model"], "--preprocess model is not supported by sweeps yet"),
         (["--status", "--sweep-dir", str(tmp_path / "none")], "no sweep in"),
     ]
     for argv, message in cases:

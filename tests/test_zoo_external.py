@@ -14,7 +14,9 @@ import torchvision
 from safetensors.torch import save_file
 from torch import nn
 
+from biasbench.data import model_input
 from biasbench.errors import ModelError
+from biasbench.runner import zoo_input_config
 from biasbench.zoo import download, load_model, resolve_models
 from biasbench.zoo.loader import check_classifier
 
@@ -49,7 +51,8 @@ def test_timm_name_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="biasbench"):
         names = resolve_models("timm:test_resnet")  # the default tag, resolved and recorded in full
     assert names == ["timm:test_resnet.r160_in1k"]
-    assert "asks for 160x160" in caplog.text and "paper's 224x224" in caplog.text
+    note = model_input.note(names[0], zoo_input_config(names[0]), "paper")  # what a paper-protocol run prints
+    assert "asks for 160x160" in note and "paper's 224x224" in note
     model = load_model(names[0], offline=False)
     with torch.no_grad():
         want = ref((X - 0.5) / 0.5)  # test_resnet's pretrained_cfg: mean = std = 0.5

@@ -79,7 +79,8 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     check_classifier(wrapped, name, device)  # before any data is read
     built = build_benchmarks(args, flags, names, require_data=True)
     store = ResultsStore(args.results)
-    run(built, [name], store, opts, load=lambda _name, _device: wrapped, shard=args.shard)
+    run(built, [name], store, opts, load=lambda _name, _device: wrapped, shard=args.shard,
+        input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
     return tidy(store, name, built, opts)
 
 

@@ -101,6 +101,10 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
                    help="evaluate a deterministic class-balanced subset of N images")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 is the paper's protocol; the others are faster, with measured deviations (README)")
+    p.add_argument("--preprocess", choices=("paper", "model"), default="paper",
+                   help="paper: every model fed 224x224 after Resize(256)/CenterCrop(224), bilinear (the paper's "
+                        "protocol); model: each timm/torchvision model its own resize, crop and interpolation "
+                        "(recorded as another setup; README 'Any model')")
     p.add_argument("--channels_last", "--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--deterministic", action="store_true",
@@ -252,7 +256,7 @@ def run_options(args) -> RunOptions:
     return RunOptions(
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, n_samples=args.n_samples,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, preprocess=args.preprocess,
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
         decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
         write_csv=args.write_csv, deterministic=args.deterministic,

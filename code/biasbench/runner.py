@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .benchmarks.base import Benchmark, Condition
+from .data import model_input as mi
 from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import Batch, UnreadableCounter, batches
@@ -46,6 +47,9 @@ class RunOptions:
     compile: bool = False
     seed: int = 0
     n_samples: int | None = None  # the --n_samples subset size the datasets were read with (part of the setup)
+    # "paper": every model fed the paper's 224x224 after Resize(256)/CenterCrop(224); "model": each model its
+    # own library's preprocessing (data/model_input.py). Part of the setup.
+    preprocess: str = mi.PAPER
     overwrite: bool = False
     models_per_pass: int | None = None  # None: all requested models share every pass
     skip_unreadable: bool = False
@@ -88,6 +92,7 @@ def device_name(device: torch.device) -> str:
 
 
 ModelLoader = Callable[[str, torch.device], torch.nn.Module]
+InputConfig = Callable[[str], "mi.ModelInput | None"]
 
 
 def _default_loader(name: str, device: torch.device) -> torch.nn.Module:
@@ -96,12 +101,27 @@ def _default_loader(name: str, device: torch.device) -> torch.nn.Module:
     return zoo.load_model(name, device)
 
 
+def zoo_input_config(name: str) -> mi.ModelInput | None:
+    """The zoo model ``name``'s own input preprocessing (``zoo.external.input_config``); None for a name the
+    zoo does not know (a model a custom loader supplies) or one without a config of its own."""
+    from .errors import ModelError
+    from .zoo import get_entry
+    from .zoo.external import input_config
+
+    try:
+        entry = get_entry(name)
+    except ModelError:
+        return None
+    return input_config(entry)
+
+
 @dataclass
 class _Work:
     benchmark: Benchmark
     condition: Condition
     fingerprint: str
     models: list[str]  # models still missing this condition
+    images: ImageList  # the condition's images as these models are fed them (``--preprocess``)
 
 
 class Fingerprints:
@@ -212,36 +232,81 @@ def _shard(conditions: list[Condition], shard: tuple[int, int] | None) -> list[C
 
 
 def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions, *,
-        load: ModelLoader = _default_loader, shard: tuple[int, int] | None = None) -> dict[str, dict[str, float]]:
+        load: ModelLoader = _default_loader, shard: tuple[int, int] | None = None,
+        input_config: InputConfig = zoo_input_config) -> dict[str, dict[str, float]]:
     """Evaluate ``models`` on every condition of ``benchmarks`` that the store lacks.
 
     Returns {model: {column: value}} of everything written by this call.
     ``shard=(i, n)`` evaluates only every n-th condition of each benchmark, starting
     at i, so independent jobs can split a benchmark; the store merges them.
+    ``input_config`` gives each model's own preprocessing (None: none of its own), which
+    ``opts.preprocess == "model"`` feeds it and the paper's protocol names where it differs.
     """
     device = opts.resolved_device()
     autocast = _precision_context(opts.precision, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # so nothing opens a context on GPU 0 behind our back
     with _global_flags(opts.precision, opts.deterministic):
-        return _run(benchmarks, models, store, opts, load, shard, device, autocast)
+        return _run(benchmarks, models, store, opts, load, shard, device, autocast, input_config)
 
 
-def _run(benchmarks, models, store, opts, load, shard, device, autocast) -> dict[str, dict[str, float]]:
+class ModelImages:
+    """Each model's image lists under a run's ``--preprocess``: the condition's own list, or the model's
+    (``data.model_input.images_for``), made once per (list, preprocessing) so equal lists stay one object."""
+
+    def __init__(self, models: Sequence[str], opts: RunOptions, input_config: InputConfig):
+        if opts.preprocess not in mi.CHOICES:
+            raise ConfigError(f"--preprocess {opts.preprocess!r}: expected one of {', '.join(mi.CHOICES)}")
+        self.mode = opts.preprocess
+        self.configs = {m: input_config(m) for m in models}
+        self._inputs = self.configs if self.mode == mi.MODEL else dict.fromkeys(models)
+        self._lists: dict[tuple, tuple[ImageList, ImageList]] = {}
+
+    def announce(self) -> None:
+        """One line per model whose input the run should name (``data.model_input.note``)."""
+        for m, config in self.configs.items():
+            line = mi.note(m, config, self.mode)
+            if line:  # a warning under the paper's protocol: the model is fed other than its config asks
+                log.log(logging.WARNING if self.mode == mi.PAPER else logging.INFO, "%s", line)
+
+    def __call__(self, images: ImageList, model: str) -> ImageList:
+        config = self._inputs.get(model)
+        if config is None:
+            return images
+        key = (id(images), config)
+        if key not in self._lists or self._lists[key][0] is not images:
+            self._lists[key] = (images, mi.images_for(images, config))
+        return self._lists[key][1]
+
+
+def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_config) -> dict[str, dict[str, float]]:
     fingerprint = Fingerprints()
+    images_of = ModelImages(models, opts, input_config)
+    images_of.announce()
     written: dict[str, dict[str, float]] = defaultdict(dict)
 
     # 1. What is missing, grouped by the images it reads. A result counts as done only for
     #    the same images and the same setup (a bf16 or seed-1 result never stands in for the reference).
-    cells = [(bench, cond, fingerprint(cond.images), Setup.of_run(opts, bench.seeded))
-             for bench in benchmarks for cond in _shard(bench.conditions(), shard)]
-    done = {} if opts.overwrite else store.newest(
-        ResultKey(m, bench.name, cond.name, fp, setup) for bench, cond, fp, setup in cells for m in models)
+    #    Models fed the same list (same preprocessing) share its pass.
+    cells = [(bench, cond, Setup.of_run(opts, bench.seeded)) for bench in benchmarks
+             for cond in _shard(bench.conditions(), shard)]
+    lists = {}  # each model's image list of each condition, with its fingerprint
+    for bench, cond, _setup in cells:
+        for m in models:
+            images = images_of(cond.images, m)
+            lists[bench.name, cond.name, m] = images, fingerprint(images)
+    keys = {(bench.name, cond.name, m): ResultKey(m, bench.name, cond.name, lists[bench.name, cond.name, m][1], setup)
+            for bench, cond, setup in cells for m in models}
+    done = {} if opts.overwrite else store.newest(keys.values())
     passes: dict[str, list[_Work]] = defaultdict(list)
-    for bench, cond, fp, setup in cells:
-        todo = [m for m in models if ResultKey(m, bench.name, cond.name, fp, setup) not in done]
-        if todo:
-            passes[fp].append(_Work(bench, cond, fp, todo))
+    for bench, cond, _setup in cells:
+        by_list: dict[str, tuple[ImageList, list[str]]] = {}
+        for m in models:
+            images, fp = lists[bench.name, cond.name, m]
+            if keys[bench.name, cond.name, m] not in done:
+                by_list.setdefault(fp, (images, []))[1].append(m)
+        for fp, (images, todo) in by_list.items():
+            passes[fp].append(_Work(bench, cond, fp, todo, images))
     if not passes:
         log.info("nothing to do: the results log already holds every requested condition (use --overwrite to redo)")
 
@@ -266,18 +331,20 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast) -> dict
         del loaded
 
     # 3. Summaries for models that now have every condition of a benchmark, the table, other outputs.
-    for r in finish(benchmarks, models, store, opts, appended=bool(written), fingerprint=fingerprint):
+    for r in finish(benchmarks, models, store, opts, appended=bool(written), fingerprint=fingerprint,
+                    images_of=images_of):
         written[r.model].update(r.values)
     return dict(written)
 
 
 def finish(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions, *,
-           appended: bool = True, fingerprint: Fingerprints | None = None) -> list[Record]:
+           appended: bool = True, fingerprint: Fingerprints | None = None,
+           images_of: ModelImages | None = None) -> list[Record]:
     """The end of a run, and of a sweep once its jobs are done: the summaries the log lacks
     (``add_summaries``), ``benchmark.csv`` re-derived when ``opts.write_csv`` and the log changed
     (``appended``, or summaries were added) or the table is missing, then every benchmark's
     ``after_run``. Returns the summary records added."""
-    summaries = add_summaries(benchmarks, models, store, opts, fingerprint)
+    summaries = add_summaries(benchmarks, models, store, opts, fingerprint, images_of)
     if opts.write_csv and (appended or summaries or not store.csv_path.exists()):  # a deleted table is re-derived too
         store.write_csv()
     for bench in benchmarks:
@@ -286,10 +353,12 @@ def finish(benchmarks: Sequence[Benchmark], models: Sequence[str], store: Result
 
 
 def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions,
-                  fingerprint: Fingerprints | None = None) -> list[Record]:
+                  fingerprint: Fingerprints | None = None, images_of: ModelImages | None = None) -> list[Record]:
     """Append the summary records of every model that has every condition of a benchmark in the
     log but not its current summary (no model is loaded); returns them."""
-    summaries = _summaries(benchmarks, models, store, fingerprint or Fingerprints(), opts)
+    images_of = images_of or ModelImages(models, opts, zoo_input_config if opts.preprocess == mi.MODEL
+                                         else lambda _name: None)
+    summaries = _summaries(benchmarks, models, store, fingerprint or Fingerprints(), opts, images_of)
     if summaries:
         store.append(summaries)
     return summaries
@@ -299,7 +368,7 @@ def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: to
               opts: RunOptions) -> list[tuple[Record, tuple | None]]:
     """Feed every image of one list once through every (condition, model) of ``works``; returns each
     record with its accumulator's per-image decisions (None if it keeps none)."""
-    images = works[0].condition.images
+    images = works[0].images
     batch_size = opts.batch_size
     while True:
         try:
@@ -395,7 +464,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 model=m, benchmark=w.benchmark.name, condition=w.condition.name,
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
-                precision=opts.precision, n_samples=opts.n_samples, device=device_name(device),
+                precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
+                device=device_name(device),
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
@@ -450,15 +520,19 @@ class _SplitOnOOM:
         return torch.cat([self(fn, *(t[:half] for t in batch)), self(fn, *(t[half:] for t in batch))])
 
 
-def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprints, opts: RunOptions) -> list[Record]:
+def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprints, opts: RunOptions,
+               images_of: ModelImages) -> list[Record]:
     out = []
     for bench in benchmarks:
         setup = Setup.of_run(opts, bench.seeded)
         conds = bench.conditions()
-        fps = [fingerprint(c.images) for c in conds]
-        combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
-        keys = {m: [ResultKey(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)] for m in models}
-        summary_key = {m: ResultKey(m, bench.name, "summary", combined, setup) for m in models}
+        keys: dict[str, list[ResultKey]] = {}
+        summary_key: dict[str, ResultKey] = {}
+        for m in models:  # each model's own image lists (``--preprocess``)
+            fps = [fingerprint(images_of(c.images, m)) for c in conds]
+            combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
+            keys[m] = [ResultKey(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)]
+            summary_key[m] = ResultKey(m, bench.name, "summary", combined, setup)
         newest = store.newest([k for m in models for k in (*keys[m], summary_key[m])])
         for m in models:
             if any(k not in newest for k in keys[m]):
@@ -473,6 +547,7 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
             previous = newest.get(summary_key[m])
             if summary and (opts.overwrite or previous is None or previous.values != summary):
                 out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
-                                  n_images=0, fingerprint=combined, seed=setup.seed,
-                                  precision=opts.precision, n_samples=opts.n_samples, device=on.pop()))
+                                  n_images=0, fingerprint=summary_key[m].fingerprint, seed=setup.seed,
+                                  precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
+                                  device=on.pop()))
     return out

@@ -148,12 +148,25 @@ class ModelVsHuman(Benchmark):
         if self.responses_dir is None:
             return
         setup = Setup.of_run(opts, self.seeded)
-        conds = [(cond, cond.images.fingerprint()) for cond in self.conditions()]
-        newest = store.newest(ResultKey(m, self.name, cond.name, fp, setup) for cond, fp in conds for m in models)
-        written = 0
-        for cond, fp in conds:
+        from ..data.model_input import MODEL, images_for
+        from ..runner import zoo_input_config
+
+        own = {m: zoo_input_config(m) if getattr(opts, "preprocess", None) == MODEL else None for m in models}
+        # Each model's decisions are keyed by its own image list's fingerprint (computed once per distinct list:
+        # a fingerprint stats every file).
+        keys = {}
+        for cond in self.conditions():
+            fps: dict[str, str] = {}
             for m in models:
-                record = newest.get(ResultKey(m, self.name, cond.name, fp, setup))
+                images = images_for(cond.images, own[m])
+                if images.preprocess not in fps:
+                    fps[images.preprocess] = images.fingerprint()
+                keys[m, cond.name] = ResultKey(m, self.name, cond.name, fps[images.preprocess], setup)
+        newest = store.newest(keys.values())
+        written = 0
+        for cond in self.conditions():
+            for m in models:
+                record = newest.get(keys[m, cond.name])
                 decisions = record.extra.get("result", {}).get("decisions") if record is not None else None
                 if decisions is None:
                     log.warning("model-vs-human: no decisions of %s on %s in the results log; no response table "

@@ -21,6 +21,7 @@ from ..errors import DatasetError
 # How files become 224 x 224 tensors (SPEC §0).
 RESIZE_CROP = "resize256-bilinear-aa/centercrop224"  # natural images: Resize(256) + CenterCrop(224)
 AS_IS = "as-is-224"  # ImageNet-C / C-bar / model-vs-human files are already 224 x 224 crops
+MODEL_SEP = "|"  # "<one of the above>|<a model's own preprocessing>" (--preprocess model: data/model_input.py)
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".webp")
 
@@ -117,22 +118,27 @@ def _resize_crop(img: Image.Image) -> Image.Image:
 
 def decode(path: Path, preprocess: str) -> torch.Tensor:
     """One image as a uint8 tensor 3 x 224 x 224, pixel-identical to the PIL pipeline
-    (``Resize(256)``, ``CenterCrop(224)``, ``ToTensor`` times 255)."""
+    (``Resize(256)``, ``CenterCrop(224)``, ``ToTensor`` times 255); with a model's own preprocessing
+    (``--preprocess model``) 3 x H x W as that model's library makes it."""
     try:
         with Image.open(path) as im:
             img = im.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # DecompressionBombError: a damaged header claiming billions of pixels
         raise DatasetError(f"cannot read image {path}: {e}") from None
-    if preprocess == RESIZE_CROP:
+    base, _, model_steps = preprocess.partition(MODEL_SEP)
+    if base == AS_IS and img.size != (224, 224):
+        raise DatasetError(
+            f"{path} is {img.size[0]}x{img.size[1]}, expected 224x224: this dataset's files are "
+            "stored as 224x224 crops and are fed as they are (resizing them would change the benchmark)"
+        )
+    if model_steps:
+        from .model_input import apply
+
+        return apply(preprocess, img)
+    if base == RESIZE_CROP:
         img = _resize_crop(img)
-    elif preprocess == AS_IS:
-        if img.size != (224, 224):
-            raise DatasetError(
-                f"{path} is {img.size[0]}x{img.size[1]}, expected 224x224: this dataset's files are "
-                "stored as 224x224 crops and are fed as they are (resizing them would change the benchmark)"
-            )
-    else:
+    elif base != AS_IS:
         raise ValueError(f"unknown preprocessing {preprocess!r}")
     arr = np.asarray(img, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..errors import DatasetError
 from .decoded_cache import DecodedCache
 from .imagelist import ImageList, decode
+from .model_input import image_size
 
 
 @dataclass
@@ -50,7 +51,7 @@ class _Decoded(Dataset):
         try:
             x, err = decode(self.images.path(i), self.images.preprocess), ""
         except DatasetError as e:
-            x, err = torch.zeros(3, 224, 224, dtype=torch.uint8), str(e)
+            x, err = torch.zeros(3, *image_size(self.images.preprocess), dtype=torch.uint8), str(e)
         return x, int(self.images.labels[i]), i, err, False
 
 

@@ -264,6 +264,9 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     kind = exec_opts.resolved_kind()
     built = _build(args, flags, explicit=bool(sargs.benchmarks))
     opts = run_options(args)
+    if opts.preprocess != "paper":  # the plan and its done check read the paper's image lists only
+        raise ConfigError("--preprocess model is not supported by sweeps yet (each model has its own image lists); "
+                          "run run_suite.py --preprocess model")
     fingerprint = Fingerprints()
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
                      fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,

@@ -4,27 +4,25 @@ Hugging Face repo timm can build) and ``torchvision:<builder>.<WEIGHTS>``.
 Each becomes an ordinary ``ModelEntry``: the weights come through the suite's cache, SHA-256 ledger and
 offline mode (``download``), the normalisation from timm's ``pretrained_cfg`` or the torchvision weights'
 own transforms. Inputs stay the paper's 224x224 after Resize(256)/CenterCrop(224) (README, "Any model");
-a model whose own config asks for something else is evaluated that way all the same, and told so.
+``input_config`` reads the model's own input preprocessing, which ``--preprocess model`` feeds instead
+(``data/model_input.py``), and which a paper-protocol run names when it differs.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import logging
 from functools import lru_cache
 
+from ..data.model_input import ModelInput
 from ..errors import ModelError
 from . import converters as cv
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, ModelEntry, Source, registry
-
-log = logging.getLogger("biasbench")
 
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
 HF_HUB_PREFIX = "hf-hub:"
 PREFIXES = (TIMM_PREFIX, TORCHVISION_PREFIX, HF_HUB_PREFIX)
-PAPER_INPUT = "224x224 after Resize(256)/CenterCrop(224), bilinear"
 
 
 def is_external(name: str) -> bool:
@@ -34,14 +32,6 @@ def is_external(name: str) -> bool:
 def _close(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
     return f" (did you mean {', '.join(close)}?)" if close else ""
-
-
-def _note_input(name: str, size: int, crop: float | None, resize: int | None, interpolation: str) -> None:
-    asks = f"{size}x{size}" + (f", crop_pct {crop}" if crop is not None else f" after Resize({resize})")
-    if size != 224 or (crop is not None and abs(crop - 0.875) > 1e-6) or (resize not in (None, 256)) \
-            or interpolation != "bilinear":
-        log.warning("%s: its config asks for %s, %s; evaluated at the paper's %s", name, asks, interpolation,
-                    PAPER_INPUT)
 
 
 @lru_cache(maxsize=None)
@@ -75,7 +65,6 @@ def _timm_entry(name: str) -> ModelEntry:
         if entry.sources == (Source("timm", tag),):
             return entry
     name = f"{TIMM_PREFIX}{tag}"
-    _note_input(name, cfg.input_size[-1], cfg.crop_pct, None, cfg.interpolation)
     return ModelEntry(name, EXTRA, f"timm:{tag}", (Source("timm", tag),), cv.identity, tuple(cfg.mean),
                       tuple(cfg.std), "timm pretrained_cfg", f"given as --model {name}")
 
@@ -100,8 +89,6 @@ def _torchvision_entry(spec: str) -> ModelEntry:
         raise ModelError(f"torchvision:{spec}: weights with {n} classes; the benchmarks expect ImageNet-1k's 1000")
     t = w.transforms()
     name = f"{TORCHVISION_PREFIX}{builder}.{w.name}"  # DEFAULT resolves to the weights it stands for
-    interp = str(getattr(t.interpolation, "value", t.interpolation))
-    _note_input(name, t.crop_size[0], None, t.resize_size[0] if t.resize_size else None, interp)
     return ModelEntry(name, EXTRA, f"torchvision:{builder}", (Source("torchvision", f"{enum.__name__}.{w.name}"),),
                       cv.identity, tuple(t.mean), tuple(t.std), "torchvision weights transforms",
                       f"given as --model {name}")
@@ -112,17 +99,11 @@ def _hf_hub_entry(repo: str) -> ModelEntry:
     through the suite's cache now, before any data, and its ``model.safetensors`` when the model loads."""
     import timm
 
-    from .download import fetch
-
     name = f"{HF_HUB_PREFIX}{repo}"
     parts = repo.split("/")
     if len(parts) != 2 or not all(parts):
         raise ModelError(f"{name}: expected hf-hub:<org>/<repo>, e.g. hf-hub:timm/resnet50.a1_in1k")
-    path = fetch(Source("hf", repo, "config.json", role="config"), model=name, progress=False).path
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{name}: its config.json ({path}) is not JSON ({e}); expected a timm model repo") from None
+    cfg = _hf_hub_config(repo)
     arch = cfg.get("architecture") if isinstance(cfg, dict) else None
     if not isinstance(arch, str) or not timm.is_model(arch):
         raise ModelError(f"{name}: timm cannot build this repo: its config.json names architecture {arch!r}, "
@@ -132,8 +113,38 @@ def _hf_hub_entry(repo: str) -> ModelEntry:
     if classes != 1000:
         raise ModelError(f"{name}: has {classes} classes; the benchmarks expect ImageNet-1k's 1000")
     kwargs = dict(cfg.get("model_args") or {}, num_classes=1000)
-    size = (pcfg.get("input_size") or (3, 224, 224))[-1]
-    _note_input(name, size, pcfg.get("crop_pct", 0.875), None, pcfg.get("interpolation", "bilinear"))
     return ModelEntry(name, EXTRA, f"timm:{arch}", (Source("hf", repo, "model.safetensors"),), cv.identity,
                       tuple(pcfg.get("mean", IMAGENET_MEAN)), tuple(pcfg.get("std", IMAGENET_STD)),
                       "timm pretrained_cfg (the repo's config.json)", f"given as --model {name}", arch_kwargs=kwargs)
+
+
+def _hf_hub_config(repo: str):
+    """The parsed ``config.json`` of a Hugging Face repo, through the suite's cache."""
+    from .download import fetch
+
+    name = f"{HF_HUB_PREFIX}{repo}"
+    path = fetch(Source("hf", repo, "config.json", role="config"), model=name, progress=False).path
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{name}: its config.json ({path}) is not JSON ({e}); expected a timm model repo") from None
+
+
+def input_config(entry: ModelEntry) -> ModelInput | None:
+    """The input preprocessing ``entry``'s own library defines for it: timm's pretrained_cfg of a timm tag or an
+    hf-hub repo, the weights' transforms of torchvision weights; None for checkpoints that carry none (the
+    paper's ResNet-50 releases, file:// checkpoints), which every protocol feeds the paper's input."""
+    if entry.name.startswith(HF_HUB_PREFIX):
+        return ModelInput.of_timm(_hf_hub_config(entry.name[len(HF_HUB_PREFIX):]).get("pretrained_cfg") or {})
+    if len(entry.sources) != 1:
+        return None
+    source = entry.sources[0]
+    if source.kind == "timm":
+        from timm.models import get_pretrained_cfg
+
+        return ModelInput.of_timm(get_pretrained_cfg(source.location).to_dict())
+    if source.kind == "torchvision":
+        from torchvision.models import get_weight
+
+        return ModelInput.of_torchvision(get_weight(source.location))
+    return None
