@@ -1,10 +1,7 @@
 """Analysis: aggregates, Spearman tables, highlights, paper-table download, CLI, figures, notebook."""
 
-import functools
-import http.server
 import json
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -276,28 +273,14 @@ def test_bandpass_curves_follow_cutoff_order():
 # ---------------------------------------------------------------- the paper table download (local server only)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def served(tmp_path, monkeypatch):
-    """A local HTTP server on 127.0.0.1 serving tmp_path/www; returns (folder, point_url_at(name))."""
-    www = tmp_path / "www"
-    www.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BIASBENCH_OFFLINE", "0")
+def served(http_server, monkeypatch):
+    """The local server's folder, and point_url_at(name) pointing the paper table's URL at a file in it."""
 
     def point_at(name: str) -> None:
-        monkeypatch.setattr(paper_table_module, "PAPER_TABLE_URL",
-                            f"http://127.0.0.1:{server.server_address[1]}/{name}")
+        monkeypatch.setattr(paper_table_module, "PAPER_TABLE_URL", http_server.url(f"/{name}"))
 
-    yield www, point_at
-    server.shutdown()
-    server.server_close()
+    return http_server.root, point_at
 
 
 def test_paper_table_downloads_once_into_the_cache(tmp_path, served):

@@ -3,13 +3,10 @@ runner with a model whose decisions the test controls; response tables against t
 own files; layouts and file-name conditions; download with safe extraction; offline errors."""
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import io
 import re
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -346,23 +343,11 @@ def test_all_datasets_per_condition_and_ood_mean(tmp_path):
 
 # ---------------------------------------------------------------------------- download
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www; the release URL points at it."""
-    www = tmp_path / "www"
-    www.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setattr(mvh, "RELEASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
-    yield www
-    httpd.shutdown()
-    httpd.server_close()
+def server(http_server, monkeypatch):
+    """The local server's folder; the release URL points at it."""
+    monkeypatch.setattr(mvh, "RELEASE_URL", http_server.base)
+    return http_server.root
 
 
 def _png_bytes(value: int) -> bytes:

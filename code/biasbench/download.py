@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit
 from filelock import FileLock
 
 from . import paths
-from .errors import DownloadError
+from .errors import DownloadError, UserError
 from .files import atomic_write_json
 
 log = logging.getLogger("biasbench")
@@ -158,7 +158,7 @@ def fetch(remote: Remote, final: Path, ledger: Ledger, key: str, *, who: str, hi
     without network here ("On a machine with network run `...`"); ``relock`` how to accept a changed
     upstream file (default: delete the entry). ``sha256`` pins the hash (``pinned_in`` says where).
     ``validate(part)`` checks a finished download before it is hashed (default: not empty, not an HTML
-    page) and raises to refuse it.
+    page) and raises a UserError to refuse it (not retried; the part file is deleted).
     """
     offline = paths.offline() if offline is None else offline
     if offline and not final.exists():
@@ -226,7 +226,7 @@ def download(remote: Remote, final: Path, *, who: str, hint: str, progress: bool
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
             raise DownloadError(f"{what} failed: {e}", reason=str(e)) from None
-        except DownloadError:
+        except UserError:  # ``validate`` refused the file: retrying cannot help
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
             raise
