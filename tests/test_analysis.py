@@ -1,5 +1,6 @@
 """Analysis: aggregates, Spearman tables, highlights, paper-table download, CLI, figures, notebook."""
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -309,6 +310,26 @@ def test_bad_download_is_refused_and_not_cached(tmp_path, served, name, content,
     with pytest.raises(ResultsError, match=message):
         fetch_paper_table(cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache" / "paper").exists() or not any((tmp_path / "cache" / "paper").iterdir())
+
+
+def test_paper_table_download_resumes_and_goes_through_the_ledger(tmp_path, served, http_server):
+    www, point_at = served
+    body = synthetic_table().to_csv(index=False).encode()
+    (www / "benchmark.csv").write_bytes(body)
+    point_at("benchmark.csv")
+    http_server.drop_once.add("/benchmark.csv")  # the connection drops halfway: retried from there
+    path = fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert path.read_bytes() == body and http_server.gets("/benchmark.csv") == [None, f"bytes={len(body) // 2}-"]
+    ledger = json.loads((tmp_path / "cache" / "downloads" / "downloads.lock.json").read_text())["files"]
+    assert ledger["paper/benchmark.csv"]["sha256"] == hashlib.sha256(body).hexdigest()
+    path.write_bytes(body[:-10])  # a damaged cached copy is deleted and fetched again
+    assert fetch_paper_table(cache_dir=tmp_path / "cache").read_bytes() == body
+    assert len(http_server.gets("/benchmark.csv")) == 3
+    path.unlink()
+    (www / "benchmark.csv").write_bytes(body.replace(b"\n", b"\r\n"))  # upstream changed since it was recorded
+    with pytest.raises(ResultsError, match="SHA-256 .* recorded in") as e:
+        fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert hashlib.sha256(body).hexdigest()[:12] in str(e.value) and not path.exists()
 
 
 def test_offline_without_cache_says_where_to_put_the_file(tmp_path):

@@ -5,7 +5,9 @@ own files; layouts and file-name conditions; download with safe extraction; offl
 import dataclasses
 import hashlib
 import io
+import json
 import re
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -405,6 +407,57 @@ def test_archives_with_links_are_refused(server, tmp_path):
     with pytest.raises(DatasetError, match=r"'edge/bear/bear2\.png' is a link or special file"):
         ensure_dataset("edge", tmp_path / "c", offline=False, progress=False)
     assert not (tmp_path / "c" / "edge").exists()
+
+
+def _edge_archive(server: Path, value: int = 0) -> dict[str, bytes]:
+    members = {f"edge/{c}/{c}1.png": _png_bytes(value + i) for i, c in enumerate(CATEGORIES)}
+    _tar(server / "edge.tar.gz", members)
+    return members
+
+
+def test_download_resumes_an_interrupted_archive_from_its_part_file(server, http_server, tmp_path):
+    members = _edge_archive(server)
+    data = (server / "edge.tar.gz").read_bytes()
+    part = tmp_path / "cache" / "downloads" / "model-vs-human" / "edge.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[: len(data) // 3])  # what a download killed a third of the way leaves
+    got = ensure_dataset("edge", tmp_path / "cache" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == [f"bytes={len(data) // 3}-"]
+    assert {p.relative_to(got.parent).as_posix(): p.read_bytes() for p in got.rglob("*.png")} == members
+    ledger = json.loads((tmp_path / "cache" / "downloads" / "downloads.lock.json").read_text())["files"]
+    assert ledger["model-vs-human/edge.tar.gz"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert list(part.parent.iterdir()) == []  # the archive is deleted once the dataset is in place
+
+
+def test_dropped_connection_is_retried_and_resumed(server, http_server, tmp_path):
+    members = _edge_archive(server)
+    size = (server / "edge.tar.gz").stat().st_size
+    http_server.drop_once.add("/edge.tar.gz")
+    got = ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == [None, f"bytes={size // 2}-"]
+    assert {p.relative_to(got.parent).as_posix(): p.read_bytes() for p in got.rglob("*.png")} == members
+
+
+def test_changed_upstream_archive_is_refused(server, tmp_path):
+    _edge_archive(server)
+    recorded = hashlib.sha256((server / "edge.tar.gz").read_bytes()).hexdigest()
+    root = tmp_path / "c" / "model-vs-human"
+    shutil.rmtree(ensure_dataset("edge", root, offline=False, progress=False))
+    _edge_archive(server, value=100)  # fetched again, but the release now holds other bytes
+    with pytest.raises(DatasetError, match=f"SHA-256 .*not the {recorded[:12]}"):
+        ensure_dataset("edge", root, offline=False, progress=False)
+    assert not (root / "edge").exists() and not list((tmp_path / "c" / "downloads" / "model-vs-human").iterdir())
+
+
+def test_not_enough_disk_space_stops_before_downloading(server, http_server, tmp_path, monkeypatch):
+    from biasbench import download
+
+    _edge_archive(server)
+    real = shutil.disk_usage
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    with pytest.raises(DatasetError, match="GB free under"):
+        ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == []
 
 
 # ---------------------------------------------------------------------------- command line

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -60,7 +61,8 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, what: str = "", hint: 
             os.close(fd)
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (not there, or its folder is not one)
+            tmp.unlink()
         raise error(f"could not write {what}{path}: {err.strerror or err}" + (f"; {hint}" if hint else "")) from None
     fsync_dir(path.parent)
 
