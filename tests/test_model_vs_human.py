@@ -460,6 +460,26 @@ def test_not_enough_disk_space_stops_before_downloading(server, http_server, tmp
     assert http_server.gets("/edge.tar.gz") == []
 
 
+def test_refused_connection_stops_at_once_with_one_line(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from biasbench import download
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connecting is refused
+    monkeypatch.setattr(mvh, "RELEASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(download, "BACKOFF_S", 5.0)  # a retry would show in the time taken
+    start = time.perf_counter()
+    with pytest.raises(DatasetError) as err:
+        ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert time.perf_counter() - start < 3
+    text = str(err.value)
+    assert "\n" not in text and text.startswith(f"cannot download http://127.0.0.1:{port}/edge.tar.gz: connection refused")
+
+
 # ---------------------------------------------------------------------------- command line
 
 @pytest.fixture
