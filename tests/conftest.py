@@ -2,7 +2,8 @@
 
 ``reference_dir`` is ../shared/reference beside the repository (CI always has
 it); tests that need it skip with a stated reason where it is absent, e.g. in a
-user's clone. ``BIASBENCH_REFERENCE`` overrides the location.
+user's clone. ``BIASBENCH_REFERENCE`` overrides the location. ``http_server`` is
+the one local HTTP server of the download tests (tests/local_server.py).
 """
 
 import os
@@ -38,6 +39,23 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     from biasbench.zoo import loader
 
     monkeypatch.setattr(loader, "_LOCAL_ENTRIES", {})
+
+
+@pytest.fixture
+def http_server(tmp_path_factory, monkeypatch):
+    """A LocalServer on 127.0.0.1 serving ``server.files`` and the files under ``server.root`` (a fresh
+    folder); downloads are on (no proxies, no offline mode: only this server is reached) and retried
+    without waiting."""
+    from biasbench import download
+    from local_server import LocalServer
+
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("BIASBENCH_OFFLINE", raising=False)
+    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+    server = LocalServer(tmp_path_factory.mktemp("www"))
+    yield server
+    server.close()
 
 
 # Tests run on tiny tensors in 2 xdist workers: one thread each is fastest and keeps them from

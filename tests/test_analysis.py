@@ -1,10 +1,8 @@
 """Analysis: aggregates, Spearman tables, highlights, paper-table download, CLI, figures, notebook."""
 
-import functools
-import http.server
+import hashlib
 import json
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -276,28 +274,14 @@ def test_bandpass_curves_follow_cutoff_order():
 # ---------------------------------------------------------------- the paper table download (local server only)
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def served(tmp_path, monkeypatch):
-    """A local HTTP server on 127.0.0.1 serving tmp_path/www; returns (folder, point_url_at(name))."""
-    www = tmp_path / "www"
-    www.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BIASBENCH_OFFLINE", "0")
+def served(http_server, monkeypatch):
+    """The local server's folder, and point_url_at(name) pointing the paper table's URL at a file in it."""
 
     def point_at(name: str) -> None:
-        monkeypatch.setattr(paper_table_module, "PAPER_TABLE_URL",
-                            f"http://127.0.0.1:{server.server_address[1]}/{name}")
+        monkeypatch.setattr(paper_table_module, "PAPER_TABLE_URL", http_server.url(f"/{name}"))
 
-    yield www, point_at
-    server.shutdown()
-    server.server_close()
+    return http_server.root, point_at
 
 
 def test_paper_table_downloads_once_into_the_cache(tmp_path, served):
@@ -326,6 +310,26 @@ def test_bad_download_is_refused_and_not_cached(tmp_path, served, name, content,
     with pytest.raises(ResultsError, match=message):
         fetch_paper_table(cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache" / "paper").exists() or not any((tmp_path / "cache" / "paper").iterdir())
+
+
+def test_paper_table_download_resumes_and_goes_through_the_ledger(tmp_path, served, http_server):
+    www, point_at = served
+    body = synthetic_table().to_csv(index=False).encode()
+    (www / "benchmark.csv").write_bytes(body)
+    point_at("benchmark.csv")
+    http_server.drop_once.add("/benchmark.csv")  # the connection drops halfway: retried from there
+    path = fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert path.read_bytes() == body and http_server.gets("/benchmark.csv") == [None, f"bytes={len(body) // 2}-"]
+    ledger = json.loads((tmp_path / "cache" / "downloads" / "downloads.lock.json").read_text())["files"]
+    assert ledger["paper/benchmark.csv"]["sha256"] == hashlib.sha256(body).hexdigest()
+    path.write_bytes(body[:-10])  # a damaged cached copy is deleted and fetched again
+    assert fetch_paper_table(cache_dir=tmp_path / "cache").read_bytes() == body
+    assert len(http_server.gets("/benchmark.csv")) == 3
+    path.unlink()
+    (www / "benchmark.csv").write_bytes(body.replace(b"\n", b"\r\n"))  # upstream changed since it was recorded
+    with pytest.raises(ResultsError, match="SHA-256 .* recorded in") as e:
+        fetch_paper_table(cache_dir=tmp_path / "cache")
+    assert hashlib.sha256(body).hexdigest()[:12] in str(e.value) and not path.exists()
 
 
 def test_offline_without_cache_says_where_to_put_the_file(tmp_path):

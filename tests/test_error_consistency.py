@@ -91,40 +91,18 @@ def test_missing_human_tables_say_what_was_expected(tmp_path, capsys):
     assert "no human response tables colour_subject-NN_session_1.csv" in capsys.readouterr().err
 
 
-def _serve(folder):
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        hits = []
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            Quiet.hits.append(self.path)
-            super().do_GET()
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return httpd, Quiet.hits
-
-
-def test_human_tables_are_downloaded_on_first_use(tmp_path, monkeypatch):
+def test_human_tables_are_downloaded_on_first_use(tmp_path, monkeypatch, http_server):
     import io
     import tarfile
 
     from biasbench.data import human_responses
 
-    monkeypatch.delenv("BIASBENCH_OFFLINE")  # downloads go to a server on 127.0.0.1 only
     human = pd.DataFrame({"subj": "subject-03", "session": 1, "trial": [1, 2, 3, 4], "rt": 0.5,
                           "object_response": ["cat", "dog", "na", "bear"], "category": ["cat", "cat", "dog", "bear"],
                           "condition": 0, "imagename": [f"000{i}_sty_s03_0_x_00_img{i}.png" for i in range(4)]})
     model = human.assign(subj="m", object_response=["cat", "dog", "dog", "bear"],
                          imagename=[f"999{i}_sty_dnn_0_x_00_img{i}.png" for i in range(4)])
-    www = tmp_path / "www"
-    www.mkdir()
+    www = http_server.root  # downloads go to this server on 127.0.0.1 only
     members = {"model-vs-human-master/raw-data/stylized/stylized_subject-03_session_1.csv": human.to_csv(index=False),
                "model-vs-human-master/raw-data/stylized/stylized_resnet50_session-1.csv": "not a human file",
                "model-vs-human-master/README.md": "x"}
@@ -133,23 +111,18 @@ def test_human_tables_are_downloaded_on_first_use(tmp_path, monkeypatch):
             info = tarfile.TarInfo(name)
             info.size = len(text.encode())
             tar.addfile(info, io.BytesIO(text.encode()))
-    httpd, hits = _serve(www)
-    try:
-        monkeypatch.setattr(human_responses, "ARCHIVE_URL", f"http://127.0.0.1:{httpd.server_address[1]}/master.tar.gz")
-        (tmp_path / "mine" / "stylized").mkdir(parents=True)
-        model.to_csv(tmp_path / "mine" / "stylized" / "m.csv", index=False)
-        args = ["--model-responses", str(tmp_path / "mine"), "--cache-dir", str(tmp_path / "cache"), "--out",
-                str(tmp_path / "o.csv")]
-        assert main(args) == 0 and main(args) == 0
-        assert len(hits) == 1  # the second run reads the cache
-        kept = sorted(p.name for p in (tmp_path / "cache").rglob("*.csv"))
-        assert kept == ["stylized_subject-03_session_1.csv"]
-        (row,) = pd.read_csv(tmp_path / "o.csv").itertuples()
-        # model right 1 0 1 1, human right 1 0 0 1 ('na' is wrong): c_obs 3/4; p 3/4, 1/2 -> c_exp 1/2, kappa 1/2
-        assert (row.subject, row.n, row.c_obs, row.c_exp, row.kappa) == ("subject-03", 4, 0.75, 0.5, 0.5)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    monkeypatch.setattr(human_responses, "ARCHIVE_URL", http_server.url("/master.tar.gz"))
+    (tmp_path / "mine" / "stylized").mkdir(parents=True)
+    model.to_csv(tmp_path / "mine" / "stylized" / "m.csv", index=False)
+    args = ["--model-responses", str(tmp_path / "mine"), "--cache-dir", str(tmp_path / "cache"), "--out",
+            str(tmp_path / "o.csv")]
+    assert main(args) == 0 and main(args) == 0
+    assert [p for c, p, _ in http_server.requests if c == "GET"] == ["/master.tar.gz"]  # the second run reads the cache
+    kept = sorted(p.name for p in (tmp_path / "cache").rglob("*.csv"))
+    assert kept == ["stylized_subject-03_session_1.csv"]
+    (row,) = pd.read_csv(tmp_path / "o.csv").itertuples()
+    # model right 1 0 1 1, human right 1 0 0 1 ('na' is wrong): c_obs 3/4; p 3/4, 1/2 -> c_exp 1/2, kappa 1/2
+    assert (row.subject, row.n, row.c_obs, row.c_exp, row.kappa) == ("subject-03", 4, 0.75, 0.5, 0.5)
 
 
 def test_offline_without_human_tables_says_what_to_fetch(tmp_path, capsys):

@@ -3,13 +3,12 @@ runner with a model whose decisions the test controls; response tables against t
 own files; layouts and file-name conditions; download with safe extraction; offline errors."""
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import io
+import json
 import re
+import shutil
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -346,23 +345,11 @@ def test_all_datasets_per_condition_and_ood_mean(tmp_path):
 
 # ---------------------------------------------------------------------------- download
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www; the release URL points at it."""
-    www = tmp_path / "www"
-    www.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setattr(mvh, "RELEASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
-    yield www
-    httpd.shutdown()
-    httpd.server_close()
+def server(http_server, monkeypatch):
+    """The local server's folder; the release URL points at it."""
+    monkeypatch.setattr(mvh, "RELEASE_URL", http_server.base)
+    return http_server.root
 
 
 def _png_bytes(value: int) -> bytes:
@@ -420,6 +407,77 @@ def test_archives_with_links_are_refused(server, tmp_path):
     with pytest.raises(DatasetError, match=r"'edge/bear/bear2\.png' is a link or special file"):
         ensure_dataset("edge", tmp_path / "c", offline=False, progress=False)
     assert not (tmp_path / "c" / "edge").exists()
+
+
+def _edge_archive(server: Path, value: int = 0) -> dict[str, bytes]:
+    members = {f"edge/{c}/{c}1.png": _png_bytes(value + i) for i, c in enumerate(CATEGORIES)}
+    _tar(server / "edge.tar.gz", members)
+    return members
+
+
+def test_download_resumes_an_interrupted_archive_from_its_part_file(server, http_server, tmp_path):
+    members = _edge_archive(server)
+    data = (server / "edge.tar.gz").read_bytes()
+    part = tmp_path / "cache" / "downloads" / "model-vs-human" / "edge.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[: len(data) // 3])  # what a download killed a third of the way leaves
+    got = ensure_dataset("edge", tmp_path / "cache" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == [f"bytes={len(data) // 3}-"]
+    assert {p.relative_to(got.parent).as_posix(): p.read_bytes() for p in got.rglob("*.png")} == members
+    ledger = json.loads((tmp_path / "cache" / "downloads" / "downloads.lock.json").read_text())["files"]
+    assert ledger["model-vs-human/edge.tar.gz"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert list(part.parent.iterdir()) == []  # the archive is deleted once the dataset is in place
+
+
+def test_dropped_connection_is_retried_and_resumed(server, http_server, tmp_path):
+    members = _edge_archive(server)
+    size = (server / "edge.tar.gz").stat().st_size
+    http_server.drop_once.add("/edge.tar.gz")
+    got = ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == [None, f"bytes={size // 2}-"]
+    assert {p.relative_to(got.parent).as_posix(): p.read_bytes() for p in got.rglob("*.png")} == members
+
+
+def test_changed_upstream_archive_is_refused(server, tmp_path):
+    _edge_archive(server)
+    recorded = hashlib.sha256((server / "edge.tar.gz").read_bytes()).hexdigest()
+    root = tmp_path / "c" / "model-vs-human"
+    shutil.rmtree(ensure_dataset("edge", root, offline=False, progress=False))
+    _edge_archive(server, value=100)  # fetched again, but the release now holds other bytes
+    with pytest.raises(DatasetError, match=f"SHA-256 .*not the {recorded[:12]}"):
+        ensure_dataset("edge", root, offline=False, progress=False)
+    assert not (root / "edge").exists() and not list((tmp_path / "c" / "downloads" / "model-vs-human").iterdir())
+
+
+def test_not_enough_disk_space_stops_before_downloading(server, http_server, tmp_path, monkeypatch):
+    from biasbench import download
+
+    _edge_archive(server)
+    real = shutil.disk_usage
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    with pytest.raises(DatasetError, match="GB free under"):
+        ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert http_server.gets("/edge.tar.gz") == []
+
+
+def test_refused_connection_stops_at_once_with_one_line(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from biasbench import download
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connecting is refused
+    monkeypatch.setattr(mvh, "RELEASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(download, "BACKOFF_S", 5.0)  # a retry would show in the time taken
+    start = time.perf_counter()
+    with pytest.raises(DatasetError) as err:
+        ensure_dataset("edge", tmp_path / "c" / "model-vs-human", offline=False, progress=False)
+    assert time.perf_counter() - start < 3
+    text = str(err.value)
+    assert "\n" not in text and text.startswith(f"cannot download http://127.0.0.1:{port}/edge.tar.gz: connection refused")
 
 
 # ---------------------------------------------------------------------------- command line

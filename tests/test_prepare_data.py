@@ -10,93 +10,18 @@ import multiprocessing
 import os
 import shutil
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from biasbench import download
 from biasbench.data import corruptions, imagenet, ood
 from biasbench.data.synsets import imagenet_wnids, subset_wnids, wnid_to_index
-from biasbench.prepare import fetch, imagenet_val, run, sources
-from biasbench.zoo import download as zdl
-
-
-class Server:
-    """Files on 127.0.0.1 with HEAD and Range support; ``stall`` paths send half the body and then hang
-    (a process killed during that download leaves a half .part file)."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.stall: set[str] = set()
-        self.requests: list[tuple[str, str, str | None]] = []
-        self.release = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _head(self, send_body: bool):
-                rng = self.headers.get("Range")
-                server.requests.append((self.command, self.path, rng))
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-                body = data[start:]
-                self.send_response(206 if rng else 200)
-                if rng:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if not send_body:
-                    return
-                if self.path in server.stall:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    server.release.wait(30)
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-            def do_GET(self):
-                self._head(True)
-
-            def do_HEAD(self):
-                self._head(False)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def gets(self, path: str) -> list[str | None]:
-        return [r for c, p, r in self.requests if c == "GET" and p == path]
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("BIASBENCH_OFFLINE", raising=False)
-    monkeypatch.setattr(zdl, "BACKOFF_S", 0.0)
-    s = Server()
-    yield s
-    s.close()
+from biasbench.prepare import imagenet_val, run, sources
 
 
 def jpeg(seed: int, size=(8, 8)) -> bytes:
@@ -117,14 +42,14 @@ def tar_bytes(files: dict[str, bytes], mode="w", extra=()) -> bytes:
     return buf.getvalue()
 
 
-def serve(monkeypatch, server, key: str, blobs: dict[str, bytes]) -> None:
+def serve(monkeypatch, http_server, key: str, blobs: dict[str, bytes]) -> None:
     """Point dataset ``key``'s archives at the server, which serves ``blobs`` (archive file name -> bytes)."""
     ds = sources.DATASETS[key]
-    archives = tuple(dataclasses.replace(a, url=server.url("/" + a.filename), kind="url", size=None)
+    archives = tuple(dataclasses.replace(a, url=http_server.url("/" + a.filename), kind="url", size=None)
                      for a in ds.archives)
     monkeypatch.setitem(sources.DATASETS, key, dataclasses.replace(ds, archives=archives))
     for name, data in blobs.items():
-        server.files["/" + name] = data
+        http_server.files["/" + name] = data
 
 
 def shrink_ood(monkeypatch, name: str, **kw) -> None:
@@ -143,9 +68,9 @@ def a_archive() -> bytes:
                       f"imagenet-a/{w[5]}/0.001_y.jpg": jpeg(2)})
 
 
-def test_download_extract_check_then_nothing_to_do(server, monkeypatch, tmp_path, capsys):
+def test_download_extract_check_then_nothing_to_do(http_server, monkeypatch, tmp_path, capsys):
     data = a_archive()
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": data})
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": data})
     shrink_ood(monkeypatch, "imagenet-a", n_classes=2, total=3)
     assert main(tmp_path, "--datasets", "a") == 0
     assert capsys.readouterr().out.strip() == "ImageNet-A: 3 images found, 3 expected, OK"
@@ -156,25 +81,25 @@ def test_download_extract_check_then_nothing_to_do(server, monkeypatch, tmp_path
     assert ledger["imagenet-a.tar"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert not (tmp_path / ".downloads" / "imagenet-a.tar").exists()  # archive removed once in place
     assert not [p for p in (tmp_path / ".downloads").iterdir() if p.name.startswith(".extract")]
-    n_requests = len(server.requests)
+    n_requests = len(http_server.requests)
     assert main(tmp_path, "--datasets", "a") == 0
     assert capsys.readouterr().out.strip() == "ImageNet-A: 3 images found, 3 expected, OK (already in place; nothing to do)"
-    assert len(server.requests) == n_requests
+    assert len(http_server.requests) == n_requests
 
 
-def test_wrong_layout_is_reported_not_ok(server, monkeypatch, tmp_path, capsys):
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": a_archive()})
+def test_wrong_layout_is_reported_not_ok(http_server, monkeypatch, tmp_path, capsys):
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": a_archive()})
     shrink_ood(monkeypatch, "imagenet-a", n_classes=2, total=4)  # one image short
     assert main(tmp_path, "--datasets", "a") == 1
     out = capsys.readouterr().out
     assert out.startswith("ImageNet-A: FAILED:") and "3 images (expected 4)" in out
 
 
-def test_v2_numeric_folders_are_class_indices(server, monkeypatch, tmp_path, capsys):
+def test_v2_numeric_folders_are_class_indices(http_server, monkeypatch, tmp_path, capsys):
     top = "imagenetv2-matched-frequency-format-val"
     files = {f"{top}/{c}/{h}.jpeg": jpeg(i) for i, (c, h) in enumerate(
         [(0, "7e7bd6"), (2, "a3f0b1"), (10, "0c4d2e"), (100, "ff01aa")])}
-    serve(monkeypatch, server, "v2", {"imagenetv2-matched-frequency.tar.gz": tar_bytes(files, "w:gz")})
+    serve(monkeypatch, http_server, "v2", {"imagenetv2-matched-frequency.tar.gz": tar_bytes(files, "w:gz")})
     shrink_ood(monkeypatch, "imagenet-v2", n_classes=4, total=4, per_class=1)
     assert main(tmp_path, "--datasets", "v2") == 0
     assert "ImageNet-v2 matched-frequency: 4 images found, 4 expected, OK" in capsys.readouterr().out
@@ -183,26 +108,26 @@ def test_v2_numeric_folders_are_class_indices(server, monkeypatch, tmp_path, cap
     assert got == {"7e7bd6.jpeg": 0, "a3f0b1.jpeg": 2, "0c4d2e.jpeg": 10, "ff01aa.jpeg": 100}
 
 
-def test_sketch_zip(server, monkeypatch, tmp_path, capsys):
+def test_sketch_zip(http_server, monkeypatch, tmp_path, capsys):
     w = imagenet_wnids()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr(f"sketch/{w[3]}/sketch_1.JPEG", jpeg(3))
         z.writestr(f"sketch/{w[999]}/sketch_2.JPEG", jpeg(4))
-    serve(monkeypatch, server, "sketch", {"ImageNet-Sketch.zip": buf.getvalue()})
+    serve(monkeypatch, http_server, "sketch", {"ImageNet-Sketch.zip": buf.getvalue()})
     shrink_ood(monkeypatch, "imagenet-sketch", n_classes=2, total=2)
     assert main(tmp_path, "--datasets", "sketch") == 0
     assert "ImageNet-Sketch: 2 images found, 2 expected, OK" in capsys.readouterr().out
     assert sorted(ood.read("imagenet-sketch", tmp_path / "imagenet-sketch").labels.tolist()) == [3, 999]
 
 
-def test_imagenet_c_five_group_archives(server, monkeypatch, tmp_path, capsys):
+def test_imagenet_c_five_group_archives(http_server, monkeypatch, tmp_path, capsys):
     w = imagenet_wnids()
     blobs = {}
     for g, cs in sources.C_GROUPS.items():
         blobs[f"{g}.tar"] = tar_bytes({f"{g}/{c}/{s}/{w[7]}/ILSVRC2012_val_00000293.JPEG": jpeg(s)
                                        for c in cs for s in range(1, 6)})
-    serve(monkeypatch, server, "c", blobs)
+    serve(monkeypatch, http_server, "c", blobs)
     monkeypatch.setattr(corruptions, "N_CLASSES", 1)
     monkeypatch.setattr(corruptions, "PER_CLASS", 1)
     assert main(tmp_path, "--datasets", "c") == 0
@@ -212,10 +137,10 @@ def test_imagenet_c_five_group_archives(server, monkeypatch, tmp_path, capsys):
     assert len(cells) == 95 and all(v.labels.tolist() == [7] for v in cells.values())
 
 
-def test_real_json(server, monkeypatch, tmp_path, capsys):
+def test_real_json(http_server, monkeypatch, tmp_path, capsys):
     labels = [[i % 1000] for i in range(50_000)]
     labels[3] = []
-    serve(monkeypatch, server, "real", {"real.json": json.dumps(labels).encode()})
+    serve(monkeypatch, http_server, "real", {"real.json": json.dumps(labels).encode()})
     assert main(tmp_path, "--datasets", "real") == 0
     assert "ImageNet ReaL labels: 50,000 images found, 50,000 expected, OK" in capsys.readouterr().out
     assert json.loads((tmp_path / "imagenet" / "real.json").read_text()) == labels
@@ -226,37 +151,37 @@ def _run_quiet(root):
     run.main(["--root", str(root), "--datasets", "a", "--no-progress"])
 
 
-def test_killed_download_resumes_with_a_range_request(server, monkeypatch, tmp_path, capsys):
-    data = a_archive() + b"\0" * (3 * zdl.CHUNK)  # tar padding: still valid, and a whole chunk lands before the stall
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": data})
+def test_killed_download_resumes_with_a_range_request(http_server, monkeypatch, tmp_path, capsys):
+    data = a_archive() + b"\0" * (3 * download.CHUNK)  # tar padding: still valid, and a whole chunk lands before the stall
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": data})
     shrink_ood(monkeypatch, "imagenet-a", n_classes=2, total=3)
-    server.stall.add("/imagenet-a.tar")
+    http_server.stall.add("/imagenet-a.tar")
     proc = multiprocessing.get_context("fork").Process(target=_run_quiet, args=(tmp_path,))
     proc.start()
     part = tmp_path / ".downloads" / "imagenet-a.tar.part"
     deadline = time.time() + 30
-    while not (part.exists() and part.stat().st_size >= zdl.CHUNK) and time.time() < deadline:
+    while not (part.exists() and part.stat().st_size >= download.CHUNK) and time.time() < deadline:
         time.sleep(0.05)
     proc.kill()
     proc.join()
     half = part.stat().st_size
-    assert zdl.CHUNK <= half < len(data) and not (tmp_path / "imagenet-a").exists()
-    server.stall.clear()
+    assert download.CHUNK <= half < len(data) and not (tmp_path / "imagenet-a").exists()
+    http_server.stall.clear()
     assert main(tmp_path, "--datasets", "a") == 0
     assert "ImageNet-A: 3 images found, 3 expected, OK" in capsys.readouterr().out
-    assert server.gets("/imagenet-a.tar") == [None, f"bytes={half}-"]
+    assert http_server.gets("/imagenet-a.tar") == [None, f"bytes={half}-"]
 
 
-def test_tampered_archive_is_refused(server, monkeypatch, tmp_path, capsys):
+def test_tampered_archive_is_refused(http_server, monkeypatch, tmp_path, capsys):
     data = a_archive()
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": data})
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": data})
     shrink_ood(monkeypatch, "imagenet-a", n_classes=2, total=3)
     assert main(tmp_path, "--datasets", "a") == 0
     capsys.readouterr()
     # The dataset is deleted and must be fetched again, but the server now sends other bytes.
     shutil.rmtree(tmp_path / "imagenet-a")
     w = subset_wnids("a")
-    server.files["/imagenet-a.tar"] = tar_bytes({f"imagenet-a/{w[0]}/evil.jpg": jpeg(9),
+    http_server.files["/imagenet-a.tar"] = tar_bytes({f"imagenet-a/{w[0]}/evil.jpg": jpeg(9),
                                                  f"imagenet-a/{w[1]}/evil.jpg": jpeg(9),
                                                  f"imagenet-a/{w[2]}/evil.jpg": jpeg(9)})
     assert main(tmp_path, "--datasets", "a") == 1
@@ -265,8 +190,8 @@ def test_tampered_archive_is_refused(server, monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "imagenet-a").exists() and not (tmp_path / ".downloads" / "imagenet-a.tar").exists()
 
 
-def test_pinned_hash_mismatch_is_refused(server, monkeypatch, tmp_path, capsys):
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": a_archive()})
+def test_pinned_hash_mismatch_is_refused(http_server, monkeypatch, tmp_path, capsys):
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": a_archive()})
     ds = sources.DATASETS["a"]
     pinned = dataclasses.replace(ds.archives[0], sha256="0" * 64)
     monkeypatch.setitem(sources.DATASETS, "a", dataclasses.replace(ds, archives=(pinned,)))
@@ -295,9 +220,9 @@ def _evil_zip() -> bytes:
 
 @pytest.mark.parametrize("make, why", [(_evil_parent, "outside the target"), (_evil_link, "link or special file"),
                                        (_evil_zip, "outside the target")])
-def test_unsafe_archive_is_refused(server, monkeypatch, tmp_path, capsys, make, why):
+def test_unsafe_archive_is_refused(http_server, monkeypatch, tmp_path, capsys, make, why):
     root = tmp_path / "root"
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": make()})
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": make()})
     assert main(root, "--datasets", "a") == 1
     out = capsys.readouterr().out
     assert "ImageNet-A: FAILED:" in out and why in out
@@ -323,21 +248,21 @@ def test_offline_uses_an_archive_placed_by_hand(monkeypatch, tmp_path, capsys):
     assert "ImageNet-A: 3 images found, 3 expected, OK" in capsys.readouterr().out
 
 
-def test_dry_run_lists_sizes_and_fetches_nothing(server, monkeypatch, tmp_path, capsys):
+def test_dry_run_lists_sizes_and_fetches_nothing(http_server, monkeypatch, tmp_path, capsys):
     data = a_archive()
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": data})
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": data})
     assert main(tmp_path, "--datasets", "a", "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "GB free" in out and f"[{len(data) / 1e9:.2f} GB]" in out and server.gets("/imagenet-a.tar") == []
+    assert "GB free" in out and f"[{len(data) / 1e9:.2f} GB]" in out and http_server.gets("/imagenet-a.tar") == []
     assert not (tmp_path / "imagenet-a").exists()
 
 
-def test_not_enough_disk_space_stops_before_downloading(server, monkeypatch, tmp_path, capsys):
-    serve(monkeypatch, server, "a", {"imagenet-a.tar": a_archive()})
+def test_not_enough_disk_space_stops_before_downloading(http_server, monkeypatch, tmp_path, capsys):
+    serve(monkeypatch, http_server, "a", {"imagenet-a.tar": a_archive()})
     real = shutil.disk_usage
-    monkeypatch.setattr(fetch.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
     assert main(tmp_path, "--datasets", "a") == 1
-    assert "GB free under" in capsys.readouterr().out and server.gets("/imagenet-a.tar") == []
+    assert "GB free under" in capsys.readouterr().out and http_server.gets("/imagenet-a.tar") == []
 
 
 # ---------------------------------------------------------------- ImageNet val from the user's files

@@ -7,7 +7,6 @@ import io
 import json
 import multiprocessing
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gdown
@@ -16,8 +15,10 @@ import pytest
 import torch
 
 from biasbench.errors import ModelError
+from biasbench import download as transfer
 from biasbench.zoo import download
-from biasbench.zoo.download import LOCK_NAME, Ledger, fetch, relpath
+from biasbench.download import Ledger
+from biasbench.zoo.download import LOCK_NAME, fetch, relpath
 from biasbench.zoo.registry import Source
 
 
@@ -25,72 +26,6 @@ def checkpoint_bytes(seed=0, n=300_000) -> bytes:
     buf = io.BytesIO()
     torch.save({"state_dict": {"w": torch.randn(n, generator=torch.Generator().manual_seed(seed))}}, buf)
     return buf.getvalue()
-
-
-class Server:
-    """Serves ``files`` (path -> bytes) on 127.0.0.1 with Range support; ``drop_once`` paths send half the
-    body and close the connection on their first request; ``status`` forces an error code."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.drop_once: set[str] = set()
-        self.status: dict[str, int] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rng = self.headers.get("Range")
-                server.requests.append((self.path, rng))
-                if self.path in server.status:
-                    self.send_response(server.status[self.path])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-                body = data[start:]
-                self.send_response(206 if rng else 200)
-                if rng:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.path in server.drop_once:
-                    server.drop_once.discard(self.path)
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
-    s = Server()
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -106,48 +41,48 @@ def lock_file(cache) -> dict:
     return json.loads((cache / "checkpoints" / LOCK_NAME).read_text())["files"]
 
 
-def test_url_download_records_sha_and_is_reused(server, cache):
+def test_url_download_records_sha_and_is_reused(http_server, cache):
     data = checkpoint_bytes()
-    server.files["/models/r50.pth"] = data
-    src = Source("url", server.url("/models/r50.pth"))
+    http_server.files["/models/r50.pth"] = data
+    src = Source("url", http_server.url("/models/r50.pth"))
     got = fetch(src, cache_dir=cache, offline=False, progress=False)
     assert got.status == "downloaded" and got.path.read_bytes() == data
-    assert got.path == cache / "checkpoints" / "url" / f"127.0.0.1:{server.httpd.server_address[1]}" / "models" / "r50.pth"
+    assert got.path == cache / "checkpoints" / "url" / f"127.0.0.1:{http_server.httpd.server_address[1]}" / "models" / "r50.pth"
     rec = lock_file(cache)[relpath(src)]
     assert rec["sha256"] == sha(data) and rec["size"] == len(data)
     again = fetch(src, cache_dir=cache, offline=True)  # offline: verified from the cache alone
     assert again.status == "cached+verified" and again.path == got.path
-    assert len(server.requests) == 1
+    assert len(http_server.requests) == 1
 
 
-def test_dropped_connection_is_retried_and_resumed(server, cache):
+def test_dropped_connection_is_retried_and_resumed(http_server, cache):
     data = checkpoint_bytes(1)
-    server.files["/big.pth"] = data
-    server.drop_once.add("/big.pth")
-    got = fetch(Source("url", server.url("/big.pth")), cache_dir=cache, offline=False, progress=False)
+    http_server.files["/big.pth"] = data
+    http_server.drop_once.add("/big.pth")
+    got = fetch(Source("url", http_server.url("/big.pth")), cache_dir=cache, offline=False, progress=False)
     assert got.path.read_bytes() == data and got.sha256 == sha(data)
-    assert [r[1] for r in server.requests] == [None, f"bytes={len(data) // 2}-"]
+    assert http_server.gets("/big.pth") == [None, f"bytes={len(data) // 2}-"]
     assert not list(got.path.parent.glob("*.part"))
 
 
-def test_partial_file_never_counts(server, cache):
+def test_partial_file_never_counts(http_server, cache):
     data = checkpoint_bytes(2)
-    src = Source("url", server.url("/p.pth"))
+    src = Source("url", http_server.url("/p.pth"))
     final = cache / "checkpoints" / relpath(src)
     final.parent.mkdir(parents=True)
     final.with_name("p.pth.part").write_bytes(data[:1000])
     with pytest.raises(ModelError, match="not in the cache"):
         fetch(src, cache_dir=cache, offline=True)
-    server.files["/p.pth"] = data
+    http_server.files["/p.pth"] = data
     got = fetch(src, cache_dir=cache, offline=False, progress=False)
-    assert got.path.read_bytes() == data and server.requests == [("/p.pth", "bytes=1000-")]
+    assert got.path.read_bytes() == data and http_server.requests == [("GET", "/p.pth", "bytes=1000-")]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
-def test_damaged_cache_file_is_deleted_and_refetched(damage, server, cache):
+def test_damaged_cache_file_is_deleted_and_refetched(damage, http_server, cache):
     data = checkpoint_bytes(3)
-    server.files["/m.pth"] = data
-    src = Source("url", server.url("/m.pth"))
+    http_server.files["/m.pth"] = data
+    src = Source("url", http_server.url("/m.pth"))
     path = fetch(src, cache_dir=cache, offline=False, progress=False).path
     bad = data[: len(data) - 100] if damage == "truncate" else data[:500] + bytes([data[500] ^ 1]) + data[501:]
     path.write_bytes(bad)
@@ -160,12 +95,12 @@ def test_damaged_cache_file_is_deleted_and_refetched(damage, server, cache):
     assert got.status.startswith("downloaded") and got.path.read_bytes() == data
 
 
-def test_redownload_must_match_recorded_hash(server, cache):
-    server.files["/c.pth"] = checkpoint_bytes(4)
-    src = Source("url", server.url("/c.pth"))
+def test_redownload_must_match_recorded_hash(http_server, cache):
+    http_server.files["/c.pth"] = checkpoint_bytes(4)
+    src = Source("url", http_server.url("/c.pth"))
     path = fetch(src, cache_dir=cache, offline=False, progress=False).path
     path.unlink()
-    server.files["/c.pth"] = checkpoint_bytes(5)  # upstream changed
+    http_server.files["/c.pth"] = checkpoint_bytes(5)  # upstream changed
     with pytest.raises(ModelError, match="--relock"):
         fetch(src, cache_dir=cache, offline=False, progress=False)
     assert not path.exists()
@@ -173,22 +108,22 @@ def test_redownload_must_match_recorded_hash(server, cache):
     assert fetch(src, cache_dir=cache, offline=False, progress=False).path.read_bytes() == checkpoint_bytes(5)
 
 
-def test_http_404_fails_without_retry(server, cache):
+def test_http_404_fails_without_retry(http_server, cache):
     with pytest.raises(ModelError, match="HTTP 404"):
-        fetch(Source("url", server.url("/missing.pth")), cache_dir=cache, offline=False, progress=False)
-    assert len(server.requests) == 1
+        fetch(Source("url", http_server.url("/missing.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(http_server.requests) == 1
 
 
-def test_http_503_is_retried_then_fails(server, cache):
-    server.status["/busy.pth"] = 503
-    with pytest.raises(ModelError, match=f"after {download.RETRIES} attempts"):
-        fetch(Source("url", server.url("/busy.pth")), cache_dir=cache, offline=False, progress=False)
-    assert len(server.requests) == download.RETRIES
+def test_http_503_is_retried_then_fails(http_server, cache):
+    http_server.status["/busy.pth"] = 503
+    with pytest.raises(ModelError, match=f"after {transfer.RETRIES} attempts"):
+        fetch(Source("url", http_server.url("/busy.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(http_server.requests) == transfer.RETRIES
 
 
-def test_html_page_is_not_a_checkpoint(server, cache):
-    server.files["/quota.pth"] = b"\n<!DOCTYPE html><html>Quota exceeded</html>"
-    src = Source("url", server.url("/quota.pth"))
+def test_html_page_is_not_a_checkpoint(http_server, cache):
+    http_server.files["/quota.pth"] = b"\n<!DOCTYPE html><html>Quota exceeded</html>"
+    src = Source("url", http_server.url("/quota.pth"))
     with pytest.raises(ModelError, match="HTML"):
         fetch(src, cache_dir=cache, offline=False, progress=False)
     assert not (cache / "checkpoints" / relpath(src)).exists()
@@ -234,10 +169,10 @@ class FakeHub:
 
 
 def test_hf_download(monkeypatch, cache):
-    monkeypatch.setattr(download, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(transfer, "BACKOFF_S", 0.0)
     fake = FakeHub(checkpoint_bytes(7), fail_first=OSError("connection reset"))
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
-    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
+    monkeypatch.setattr(transfer, "_check_reachable", lambda url: None)  # the Hub is faked
     src = Source("hf", "madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")
     got = fetch(src, cache_dir=cache, offline=False, progress=False)
     assert fake.calls == [("madrylab/robust-imagenet-models", "resnet50_linf_eps4.0.ckpt")] * 2  # retried once
@@ -250,7 +185,7 @@ def test_hf_download(monkeypatch, cache):
 def test_timm_tag_downloads_its_safetensors(monkeypatch, cache):
     fake = FakeHub(b"\x10\x00\x00\x00\x00\x00\x00\x00{}" + b" " * 14)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
-    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
+    monkeypatch.setattr(transfer, "_check_reachable", lambda url: None)  # the Hub is faked
     got = fetch(Source("timm", "resnet50.a1_in1k"), cache_dir=cache, offline=False, progress=False)
     assert fake.calls == [("timm/resnet50.a1_in1k", "model.safetensors")]
     assert got.path == cache / "checkpoints" / "hf/timm/resnet50.a1_in1k/model.safetensors"
@@ -266,7 +201,7 @@ def test_hf_missing_repo_fails_without_retry(monkeypatch, cache):
     fake = FakeHub(b"", fail_first=RepositoryNotFoundError("404 Client Error: Repository Not Found",
                                                            response=Response()))
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
-    monkeypatch.setattr(download, "_check_reachable", lambda url: None)  # the Hub is faked
+    monkeypatch.setattr(transfer, "_check_reachable", lambda url: None)  # the Hub is faked
     with pytest.raises(ModelError, match="RepositoryNotFoundError"):
         fetch(Source("hf", "someone/nothing", "x.pth"), cache_dir=cache, offline=False, progress=False)
     assert len(fake.calls) == 1
@@ -302,10 +237,10 @@ def test_gdrive_refusal_explains_manual_download(monkeypatch, cache):
     assert calls == ["1XYZ"]
 
 
-def test_concurrent_downloads_of_one_file_fetch_once(server, cache):
+def test_concurrent_downloads_of_one_file_fetch_once(http_server, cache):
     data = checkpoint_bytes(9)
-    server.files["/shared.pth"] = data
-    src = Source("url", server.url("/shared.pth"))
+    http_server.files["/shared.pth"] = data
+    src = Source("url", http_server.url("/shared.pth"))
     results = []
     threads = [threading.Thread(target=lambda: results.append(fetch(src, cache_dir=cache, offline=False,
                                                                      progress=False))) for _ in range(3)]
@@ -313,12 +248,12 @@ def test_concurrent_downloads_of_one_file_fetch_once(server, cache):
         t.start()
     for t in threads:
         t.join()
-    assert len(server.requests) == 1
+    assert len(http_server.requests) == 1
     assert sorted(r.status for r in results) == ["cached+verified", "cached+verified", "downloaded"]
 
 
 def _record_many(root: str, worker: int, n: int) -> None:
-    ledger = Ledger(Path(root))
+    ledger = Ledger(Path(root), LOCK_NAME)
     for i in range(n):
         ledger.record(f"w{worker}/f{i}", f"{worker:02d}{i:062d}", i, "test")
 
@@ -352,7 +287,7 @@ def _refused_port() -> int:
 def test_no_network_stops_at_once_with_one_line(monkeypatch, cache, host):
     import time
 
-    monkeypatch.setattr(download, "BACKOFF_S", 5.0)  # a retry would show in the time taken
+    monkeypatch.setattr(transfer, "BACKOFF_S", 5.0)  # a retry would show in the time taken
     url = (f"http://127.0.0.1:{_refused_port()}/w.pth" if host == "refused"
            else "http://no-such-host.invalid/w.pth")
     start = time.perf_counter()
@@ -377,8 +312,8 @@ def test_hub_unreachable_stops_before_the_libraries_own_retries(monkeypatch, cac
     assert "Retry" not in capsys.readouterr().err
 
 
-def test_transient_errors_are_still_retried(server, cache):
-    server.status["/flaky.pth"] = 502
-    with pytest.raises(ModelError, match=f"after {download.RETRIES} attempts"):
-        fetch(Source("url", server.url("/flaky.pth")), cache_dir=cache, offline=False, progress=False)
-    assert len(server.requests) == download.RETRIES
+def test_transient_errors_are_still_retried(http_server, cache):
+    http_server.status["/flaky.pth"] = 502
+    with pytest.raises(ModelError, match=f"after {transfer.RETRIES} attempts"):
+        fetch(Source("url", http_server.url("/flaky.pth")), cache_dir=cache, offline=False, progress=False)
+    assert len(http_server.requests) == transfer.RETRIES

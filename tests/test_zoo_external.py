@@ -1,10 +1,8 @@
 """timm: and torchvision: model names, served the way the Hub and torchvision serve them, without network:
 a Hugging Face cache in the hub layout under HF_HUB_OFFLINE, and a local HTTP server for torchvision's URL."""
 
-import functools
+import hashlib
 import logging
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import huggingface_hub
 import pytest
@@ -14,6 +12,7 @@ import torchvision
 from safetensors.torch import save_file
 from torch import nn
 
+from biasbench import download as transfer
 from biasbench.data import model_input
 from biasbench.errors import ModelError
 from biasbench.runner import zoo_input_config
@@ -57,10 +56,10 @@ def test_timm_name_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, caplo
     with torch.no_grad():
         want = ref((X - 0.5) / 0.5)  # test_resnet's pretrained_cfg: mean = std = 0.5
         assert torch.allclose(model(X), want, atol=1e-5)
-    ledger = download.Ledger(download.cache_root())
+    ledger = download.ledger()
     rec = ledger.get("hf/timm/test_resnet.r160_in1k/model.safetensors")
-    assert rec is not None and rec["sha256"] == download.sha256_of(
-        download.cache_root() / "hf/timm/test_resnet.r160_in1k/model.safetensors")
+    assert rec is not None and rec["sha256"] == hashlib.sha256(
+        (download.cache_root() / "hf/timm/test_resnet.r160_in1k/model.safetensors").read_bytes()).hexdigest()
     # now in the suite's own cache: the suite's offline mode loads it with the HF cache gone
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with torch.no_grad():
@@ -70,7 +69,7 @@ def test_timm_name_loads_from_the_hub_cache_offline(tmp_path, monkeypatch, caplo
 def test_timm_tag_missing_offline_fails_once_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(download, "BACKOFF_S", 30.0)  # a retry would make this test time out
+    monkeypatch.setattr(transfer, "BACKOFF_S", 30.0)  # a retry would make this test time out
     with pytest.raises(ModelError, match="timm:test_resnet.r160_in1k: downloading"):
         load_model("timm:test_resnet.r160_in1k", offline=False, cache_dir=tmp_path / "cache")
 
@@ -79,21 +78,8 @@ def test_a_registry_tag_resolves_to_the_registry_entry():
     assert resolve_models("timm:resnet50.a1_in1k") == ["resnet50.a1_in1k"]
 
 
-@pytest.fixture()
-def http_dir(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def test_torchvision_weights_download_from_their_url(http_dir, monkeypatch):
-    root, base = http_dir
+def test_torchvision_weights_download_from_their_url(http_server, monkeypatch):
+    root, base = http_server.root, http_server.base
     torch.manual_seed(4)
     ref = torchvision.models.resnet18().eval()
     torch.save(ref.state_dict(), root / "resnet18-f37072fd.pth")

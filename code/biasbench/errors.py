@@ -25,3 +25,12 @@ class ConfigError(UserError):
 
 class ResultsError(UserError):
     """The results log or table is unreadable or inconsistent."""
+
+
+class DownloadError(UserError):
+    """A download failed, or its file is not the one recorded; ``reason`` is the cause alone (e.g. "HTTP 404
+    Not Found for URL"), for callers that word the message their own way."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message

@@ -15,7 +15,6 @@ reads what is done and decodes only the rest.
 
 from __future__ import annotations
 
-import json
 import logging
 import mmap
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
+from ..files import atomic_write_json
 from .imagelist import ImageList
 
 log = logging.getLogger("biasbench")
@@ -60,9 +60,9 @@ class DecodedCache:
                     f"but only {free / 1e9:.1f} GB are free: free some space, point --decoded_cache at another "
                     "folder, or pass --decoded_cache off to decode on every pass"
                 )
-            _atomic_json(self.dir / "meta.json", {
+            atomic_write_json(self.dir / "meta.json", {
                 "name": self.images.name, "root": str(self.images.root), "n": self.n,
-                "preprocess": self.images.preprocess, "shape": [self.n, 3, 224, 224]})
+                "preprocess": self.images.preprocess, "shape": [self.n, 3, 224, 224]}, error=DatasetError)
         # Several processes may open a new cache at once (sweep jobs): each file appears once, at full
         # size, so no process ever truncates pixels another one has already marked done.
         _create_once(self.pixels_path, self.nbytes)
@@ -140,9 +140,3 @@ def _create_once(path: Path, size: int) -> None:
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)

@@ -3,9 +3,10 @@
 The toolbox (bethgelab/model-vs-human) keeps its human trials in the git repository, not in
 its dataset release: ``raw-data/<dataset>/<dataset>_subject-NN_session_N.csv``. They are
 fetched once from the repository's archive (``ARCHIVE_URL``); only those files are kept, in
-``<cache>/model-vs-human/human-raw-data/<dataset>/``. The folder is filled in a temporary
-folder beside it and moved into place when complete, under a file lock, as the datasets are
-(``data.model_vs_human.ensure_dataset``).
+``<cache>/model-vs-human/human-raw-data/<dataset>/``. The archive is downloaded as the datasets
+are (``data.model_vs_human.fetch_archive``: resumed, retried, its SHA-256 in the ledger); the
+folder is filled in a temporary folder beside it and moved into place when complete, under a
+file lock.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ def ensure_human_responses(cache_root: str | os.PathLike, *, offline: bool, prog
     with FileLock(str(root / f".{FOLDER}.lock")):
         if mvh.is_present(target):
             return target
+        archive = mvh.fetch_archive(ARCHIVE_URL, "model-vs-human-master.tar.gz", root, progress=progress, hint=hint)
         tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=root))
         try:
-            archive = tmp / "model-vs-human.tar.gz"
-            mvh._download(ARCHIVE_URL, archive, progress=progress, hint=hint)
             out = tmp / FOLDER
             kept = 0
             try:
@@ -73,5 +73,6 @@ def ensure_human_responses(cache_root: str | os.PathLike, *, offline: bool, prog
             os.replace(out, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        archive.unlink()  # only the tables are kept
     log.info("model-vs-human human response tables: %s", target)
     return target

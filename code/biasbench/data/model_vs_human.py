@@ -22,16 +22,15 @@ import math
 import os
 import re
 import shutil
-import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import DatasetError
+from .. import download
+from ..errors import DatasetError, DownloadError
+from ..files import safe_extract
 from ..metrics.shape_bias import texture_category
 from ..metrics.sixteen_class import CATEGORIES
 from .imagelist import AS_IS, IMAGE_SUFFIXES, ImageList
@@ -40,7 +39,6 @@ log = logging.getLogger("biasbench")
 
 RELEASE_URL = "https://github.com/bethgelab/model-vs-human/releases/download/v0.1"
 CACHE_SUBDIR = "model-vs-human"
-DOWNLOAD_TIMEOUT_S = 60.0
 _SESSION = re.compile(r"^session-(\d+)$")
 
 
@@ -257,9 +255,10 @@ def offline_message(names: str | list[str], root: Path) -> str:
 def ensure_dataset(name: str, root: str | os.PathLike, *, offline: bool, progress: bool = True) -> Path:
     """``root/name``, downloading and extracting the release archive first when it is not there.
 
-    The archive is fetched and extracted in a temporary folder beside the target, which is
-    moved into place only when complete (a killed download leaves nothing half-written);
-    a file lock keeps two processes from fetching the same dataset at once.
+    The archive comes through ``fetch_archive``; it is extracted (``files.safe_extract``) in a
+    temporary folder beside the target, which is moved into place only when complete (a killed
+    run leaves nothing half-written), and deleted once in place. A file lock keeps two processes
+    from fetching the same dataset at once.
     """
     from filelock import FileLock
 
@@ -273,11 +272,11 @@ def ensure_dataset(name: str, root: str | os.PathLike, *, offline: bool, progres
     with FileLock(str(root / f".{name}.lock")):
         if is_present(target):  # another process fetched it while we waited
             return target
+        archive = fetch_archive(dataset_url(name), f"{name}.tar.gz", root, progress=progress,
+                                hint=f"extract it into {root} so that {target}/ exists, or pass --mvh-root DIR "
+                                f"holding {name}/")
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
-            archive = tmp / f"{name}.tar.gz"
-            _download(dataset_url(name), archive, progress=progress, hint=f"extract it into {root} so that "
-                      f"{target}/ exists, or pass --mvh-root DIR holding {name}/")
             extracted = tmp / "extracted"
             safe_extract(archive, extracted)
             found = _dataset_folder(extracted, name)
@@ -288,57 +287,28 @@ def ensure_dataset(name: str, root: str | os.PathLike, *, offline: bool, progres
             os.replace(found, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        archive.unlink()  # its SHA-256 stays in the ledger, for the next download
     log.info("model-vs-human %s: downloaded to %s", name, target)
     return target
 
 
-def _download(url: str, dest: Path, *, progress: bool, hint: str) -> None:
-    from tqdm import tqdm
-
+def fetch_archive(url: str, filename: str, root: Path, *, progress: bool, hint: str) -> Path:
+    """``url`` as a verified file ``<cache>/downloads/model-vs-human/<filename>`` (``root`` is
+    ``<cache>/model-vs-human``), through ``biasbench.download``: resumed from its ``.part`` file,
+    retried, its SHA-256 recorded in ``<cache>/downloads/downloads.lock.json`` on first download
+    and checked on every later one; free space for it and its extracted files is checked first."""
+    cache = root.parent
+    final = download.downloads_dir(cache) / CACHE_SUBDIR / filename
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "biasbench"}),
-                                    timeout=DOWNLOAD_TIMEOUT_S) as resp:
-            length = resp.headers.get("Content-Length")
-            with open(dest, "wb") as f, tqdm(total=int(length) if length else None, unit="B", unit_scale=True,
-                                             desc=dest.name, disable=not progress) as bar:
-                while block := resp.read(1 << 20):
-                    f.write(block)
-                    bar.update(len(block))
-    except urllib.error.HTTPError as e:
-        raise DatasetError(f"cannot download {url}: HTTP {e.code} {e.reason}; download it by hand and {hint}") from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise DatasetError(f"cannot download {url} ({reason}); download it by hand and {hint}") from None
-    if length is not None and dest.stat().st_size != int(length):
-        raise DatasetError(f"download of {url} stopped after {dest.stat().st_size} of {length} bytes; run again, "
-                           f"or download it by hand and {hint}")
-
-
-def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", member.name):
-        raise DatasetError(f"{archive}: member {member.name!r} would be written outside the target folder; "
-                           "refusing to extract this archive")
-    if not (member.isfile() or member.isdir()):
-        raise DatasetError(f"{archive}: member {member.name!r} is a link or special file; a model-vs-human archive "
-                           "holds only folders and images, so this archive is refused")
-
-
-def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Extract a tar archive into ``target``, refusing the whole archive when any member is a
-    link, a special file, or a path that would land outside ``target`` (checked before anything
-    is written; Python's 'data' extraction filter is applied as well where it exists)."""
-    archive, target = Path(archive), Path(target)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for m in members:
-                _check_member(m, archive)
-            target.mkdir(parents=True, exist_ok=True)
-            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(target, members=members, **kwargs)
-    except (tarfile.TarError, EOFError, OSError) as e:
-        raise DatasetError(f"{archive} is not a readable .tar.gz archive ({e}); delete it and download again") from None
+        if not final.exists():
+            size = download.content_length(url)
+            download.check_space(root, 2 * size if size else 0, f"model-vs-human {filename}",
+                                 "Free some space, or pass --cache-dir DIR")
+        return download.fetch(download.Remote("url", url), final, download.downloads_ledger(cache),
+                              f"{CACHE_SUBDIR}/{filename}", who=f"model-vs-human {filename}", offline=False,
+                              hint=f"download it by hand and {hint}", progress=progress).path
+    except DownloadError as e:
+        raise DatasetError(f"cannot download {url}: {e.reason}; download it by hand and {hint}") from None
 
 
 def _dataset_folder(extracted: Path, name: str) -> Path:

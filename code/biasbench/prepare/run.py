@@ -23,9 +23,9 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import DatasetError, UserError
+from ..files import safe_extract
 from . import fetch as dl
 from . import imagenet_val
-from .archive import extract
 from .sources import DATASETS, Archive, Dataset
 
 ORDER = tuple(DATASETS)
@@ -66,7 +66,7 @@ def _install(archive: Archive, path: Path, root: Path) -> None:
     tmp = dl.downloads_dir(root) / f".extract-{archive.filename}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        extract(path, tmp)
+        safe_extract(path, tmp)
         tops = [p for p in tmp.iterdir() if not p.name.startswith(".")]
         for candidates, dst in archive.place:
             target = root / dst
@@ -110,7 +110,7 @@ def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: 
         if a.filename not in have:
             size = dl.remote_size(a)
             dl.check_space(root, 2 * size if size else 0, f"{ds.title} ({a.filename}, {_gb(size)})")
-        path = dl.fetch(a, root, progress=progress)
+        path = dl.fetch(a, root, progress=progress, offline=offline)
         _install(a, path, root)
         if not keep:
             path.unlink()

@@ -42,7 +42,7 @@ class Archive:
     url: str  # for kind "gdrive": the Google Drive file id
     filename: str  # name of the downloaded file under <root>/.downloads/
     place: tuple[tuple[tuple[str, ...], str], ...]  # (candidate paths in the archive, folder under root)
-    kind: str = "url"  # "url" or "gdrive" (zoo.download's source kinds)
+    kind: str = "url"  # "url" or "gdrive" (biasbench.download.Remote's kinds)
     size: int | None = None  # bytes, where the publisher states it (else asked from the server)
     sha256: str | None = None
     plain: bool = False  # a plain file, not an archive: placed as it is at place[0][1]

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.errors import ResultsError
+from biasbench.files import atomic_write
 from biasbench.results.record import Record
 from biasbench.results.setup import Setup
-from biasbench.results.store import atomic_write
 
 FOLDER = "decisions"
 KEY = "decisions"  # the key of Record.extra naming the file: {"file": ..., "sha256": ..., "space": ...}
@@ -75,7 +75,7 @@ def write(log_dir: str | os.PathLike, record: Record, index, pred, label, space:
     except OSError as err:
         raise ResultsError(f"cannot create the decisions folder {folder}: {err.strerror or err}") from None
     name = f"{secrets.token_hex(12)}.npz"
-    atomic_write(folder / name, data, what="per-image decisions ")
+    atomic_write(folder / name, data, what="per-image decisions ", error=ResultsError)
     record.extra[KEY] = {"file": f"{FOLDER}/{name}", "sha256": hashlib.sha256(data).hexdigest(), "space": space}
     return record
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import filelock
 
 from biasbench.errors import ResultsError
+from biasbench.files import atomic_write, fsync_dir
 from biasbench.results.record import Record, ResultKey
 from biasbench.results.setup import Setup
 
@@ -66,44 +67,6 @@ def _close_writer(writer: dict) -> None:
     if writer.get("fd") is not None and writer.get("pid") == os.getpid():
         os.close(writer["fd"])
     writer["fd"] = None
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new or renamed directory entry durable (not every file system allows this)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, what: str = "") -> None:
-    """Replace ``path`` with ``data`` durably: a temporary file beside it, fsynced, renamed over it
-    (keeping its permissions), then the directory entry synced. ``what`` names the file in errors."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise ResultsError(f"could not write {what}{path}: {err.strerror or err}") from None
-    _fsync_dir(path.parent)
 
 
 def _sha256(data: bytes) -> str:
@@ -171,7 +134,7 @@ class ResultsStore:
         except OSError as err:
             raise ResultsError(f"could not create results log shard {path}: {err.strerror}; "
                                "expected a writable folder") from None
-        _fsync_dir(self.log_dir)
+        fsync_dir(self.log_dir)
         self._writer.update(fd=fd, pid=os.getpid(), path=path)
         return fd
 
@@ -394,9 +357,10 @@ class ResultsStore:
                     digest = _sha256(data)
                     # Either file is accepted while the CSV is being replaced, so a crash in between
                     # is never mistaken for a hand edit.
-                    atomic_write(self._hash_file, "\n".join(filter(None, {current, digest})).encode() + b"\n")
-                    atomic_write(self.csv_path, data)
-                    atomic_write(self._hash_file, digest.encode() + b"\n")
+                    atomic_write(self._hash_file, "\n".join(filter(None, {current, digest})).encode() + b"\n",
+                                 error=ResultsError)
+                    atomic_write(self.csv_path, data, error=ResultsError)
+                    atomic_write(self._hash_file, digest.encode() + b"\n", error=ResultsError)
                     if self._log_signature() == before:
                         break  # nothing was appended while deriving
         except filelock.Timeout:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import files
 from ..errors import ConfigError
 from ..results import ResultKey, ResultsStore
 from ..results.setup import Setup
@@ -45,18 +45,9 @@ def now() -> str:
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write sweep state {path}: {err.strerror or err}; expected a writable folder "
-                          "(pass --sweep-dir)") from None
+    """``files.atomic_write_json`` with the sweep's error message."""
+    files.atomic_write_json(path, data, what="sweep state ", error=ConfigError,
+                            hint="expected a writable folder (pass --sweep-dir)")
 
 
 class SweepDir:
