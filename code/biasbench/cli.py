@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UserError, did_you_mean
 from .runner import PRECISIONS, RunOptions, run
 
 log = logging.getLogger("biasbench")
@@ -198,13 +198,10 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
 
 
 def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
-    import difflib
-
     chosen = [b.strip() for b in text.split(",") if b.strip()]
     for b in chosen:
         if b not in available:
-            close = difflib.get_close_matches(b, available, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else f"; available: {', '.join(available)}"
+            hint = did_you_mean(b, available) or f"; available: {', '.join(available)}"
             raise ConfigError(f"--benchmarks: unknown benchmark {b!r}{hint}")
     return chosen
 

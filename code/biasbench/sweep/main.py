@@ -11,7 +11,6 @@ Every flag of ``run_suite.py`` (data, batch size, precision, --results ...) is p
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from ..benchmarks import REGISTRY
 from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, did_you_mean
 from ..results.setup import Setup
 from . import executors as ex
 from .job import SweepJob
@@ -107,8 +106,7 @@ def _resolve_models(sargs) -> list[str]:
 
     if sargs.category:
         if sargs.category not in PAPER_CATEGORIES:
-            close = difflib.get_close_matches(sargs.category, list(PAPER_CATEGORIES), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            hint = did_you_mean(sargs.category, PAPER_CATEGORIES)
             raise ConfigError(f"--category {sargs.category!r} is not a model category{hint}; "
                               f"categories: {', '.join(PAPER_CATEGORIES)}")
         return zoo.resolve_models(sargs.category)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -11,7 +10,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, did_you_mean
 from . import converters as cv
 from .download import fetch
 from .external import external_entry, is_external
@@ -68,9 +67,7 @@ def file_entry(spec: str) -> ModelEntry:
     import timm
 
     if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ModelError(f"{spec}: arch={arch!r} is not a timm model name{hint}")
+        raise ModelError(f"{spec}: arch={arch!r} is not a timm model name{did_you_mean(arch, timm.list_models())}")
     mean = _parse_floats(opts["mean"], "mean") if "mean" in opts else IMAGENET_MEAN
     std = _parse_floats(opts["std"], "std") if "std" in opts else IMAGENET_STD
     if any(s <= 0 for s in std):
@@ -124,10 +121,7 @@ def _suggest(name: str) -> str:
 
     if name in NOT_AVAILABLE:
         return f": in the paper's table but not loadable here ({NOT_AVAILABLE[name]})"
-    close = difflib.get_close_matches(name, [*registry(), *GROUPS], n=3, cutoff=0.6)
-    if close:
-        return f" (did you mean {', '.join(close)}?)"
-    return "; see checkpoints.md or list_models() for the names"
+    return did_you_mean(name, [*registry(), *GROUPS]) or "; see checkpoints.md or list_models() for the names"
 
 
 def list_models(category: str | None = None) -> list[str]:
