@@ -211,11 +211,12 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     from .results import ResultsStore
 
     start = time.perf_counter()
-    models = zoo.resolve_models(args.model)  # a misspelt name is found before any dataset is read
+    local = zoo.LocalModels()  # the file:// checkpoints --model names
+    models = zoo.resolve_models(args.model, local)  # a misspelt name is found before any dataset is read
     built = build_benchmarks(args, flags, names, require_data)
     opts = run_options(args)
     store = ResultsStore(args.results)
-    load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
+    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
                    trust_checkpoint=args.trust_checkpoint)
     written = run(built, models, store, opts, load=load, shard=args.shard)
     _report(written, store, args, time.perf_counter() - start)
@@ -266,10 +267,11 @@ def _decoded_cache_dir(args) -> str | None:
     return args.decoded_cache
 
 
-def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):
+def _load_model(name, device, *, local, cache_dir, offline, trust_checkpoint):
     from . import zoo
 
-    return zoo.load_model(name, device, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
+    return zoo.load_model(name, device, local=local, cache_dir=cache_dir, offline=offline,
+                          trust_checkpoint=trust_checkpoint)
 
 
 def headline_columns() -> list[str]:

@@ -100,30 +100,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _resolve_models(sargs) -> list[str]:
+def _resolve_models(sargs) -> tuple[list[str], dict[str, str]]:
+    """The models named by --models, --category or --all, and how a job names each on its command line:
+    a local checkpoint by its file:// spec (its recorded name, the file's stem, means nothing to another
+    process), every other model by its name."""
     from .. import zoo
     from ..zoo.paper_models import PAPER_CATEGORIES
 
+    local = zoo.LocalModels()
     if sargs.category:
         if sargs.category not in PAPER_CATEGORIES:
             hint = did_you_mean(sargs.category, PAPER_CATEGORIES)
             raise ConfigError(f"--category {sargs.category!r} is not a model category{hint}; "
                               f"categories: {', '.join(PAPER_CATEGORIES)}")
-        return zoo.resolve_models(sargs.category)
-    if sargs.models:
-        return zoo.resolve_models(sargs.models)
-    if sargs.all:
-        return zoo.resolve_models("all")
-    raise ConfigError("name the models: --models NAMES, --category C or --all")
-
-
-def _specs(models: Sequence[str]) -> dict[str, str]:
-    """How a job names each model: a local checkpoint by its file:// spec (its recorded name, the
-    file's stem, is only known to the process that resolved the spec)."""
-    from .. import zoo
-
-    spec_of = getattr(zoo, "spec_of", None)
-    return {m: spec_of(m) for m in models} if spec_of else {}
+        models = zoo.resolve_models(sargs.category, local)
+    elif sargs.models:
+        models = zoo.resolve_models(sargs.models, local)
+    elif sargs.all:
+        models = zoo.resolve_models("all", local)
+    else:
+        raise ConfigError("name the models: --models NAMES, --category C or --all")
+    return models, {m: local.spec_of(m) for m in models}
 
 
 def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
@@ -235,7 +232,7 @@ def submit(sargs, rest: list[str]) -> int:
     from ..results import ResultsStore
     from ..runner import _Fingerprints
 
-    models = _resolve_models(sargs)
+    models, specs = _resolve_models(sargs)
     args, flags = _suite_args(rest, models, sargs.benchmarks)
     exec_opts = _executor_options(sargs)
     kind = exec_opts.resolved_kind()
@@ -244,7 +241,7 @@ def submit(sargs, rest: list[str]) -> int:
     fingerprint = _Fingerprints()
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
                      fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,
-                     specs=_specs(models))
+                     specs=specs)
     sweep = _sweep_dir(sargs, args.results)
     store = ResultsStore(args.results)
     setups = {b.name: Setup.of_run(opts, b.seeded) for b in built}

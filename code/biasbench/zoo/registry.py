@@ -92,6 +92,8 @@ class ModelEntry:
     state dict that loads strictly into the architecture. mean/std: the wrapper's normalisation,
     ``norm_source`` says where it comes from. source_env: environment variable that, when set,
     replaces the (single) source (``hf://REPO/FILE``, an http(s) URL, ``gdrive://ID`` or a local path).
+    spec: the ``file://`` spec a local checkpoint was given as, which names it on another process's
+    command line (a sweep job's); None for every other entry.
     """
 
     name: str
@@ -106,6 +108,7 @@ class ModelEntry:
     verified: bool = True
     arch_kwargs: dict = field(default_factory=dict, hash=False)
     source_env: str | None = None
+    spec: str | None = None
 
     def effective_sources(self) -> tuple[Source, ...]:
         """``sources``, or the override named by ``source_env`` when that variable is set."""
