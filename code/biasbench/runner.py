@@ -120,10 +120,14 @@ class _Fingerprints:
 
 @contextlib.contextmanager
 def _global_flags(precision: str, deterministic: bool):
-    """TF32 and determinism flags for the run, restored afterwards (they are process-global).
-    fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the faithful mode must not."""
+    """TF32 and determinism flags for the run, restored afterwards (they are process-global): the one
+    place a run changes them. fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the
+    faithful mode must not."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-             torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled())
+             torch.backends.cudnn.deterministic)
+    saved_algorithms = (torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled())
+    saved_workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
@@ -136,8 +140,10 @@ def _global_flags(precision: str, deterministic: bool):
         yield
     finally:
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-         torch.backends.cudnn.deterministic) = saved[:4]
-        torch.use_deterministic_algorithms(saved[4])
+         torch.backends.cudnn.deterministic) = saved
+        torch.use_deterministic_algorithms(saved_algorithms[0], warn_only=saved_algorithms[1])
+        if saved_workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def _precision_context(precision: str, device: torch.device):
