@@ -353,9 +353,9 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
             idx = batch.indices
             valid = batch.valid.to(device, non_blocking=True)
             finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
+            shared: dict = {}  # this batch's shared first steps of transforms (e.g. the spectral filters' FFT)
             for key, key_works in by_key.items():
-                cond0 = key_works[0].condition
-                x = split(cond0.transform, x0, idx) if cond0.transform is not None else x0
+                x = _transformed(key_works[0].condition.transform, x0, idx, shared, split)
                 logits_cache: dict[str, torch.Tensor] = {}
                 for w in key_works:
                     for m in w.models:
@@ -406,6 +406,20 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
             ), per_image))
     return records
+
+
+def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: _SplitOnOOM) -> torch.Tensor:
+    """The batch ``x0`` under ``transform``. A transform with a ``shared_step`` (a function of the batch,
+    e.g. the spectral filters' FFT) gets that step's output as a third argument, computed once per batch
+    (kept in ``shared``) for every transform that names the same step."""
+    if transform is None:
+        return x0
+    step = getattr(transform, "shared_step", None)
+    if step is None:
+        return split(transform, x0, idx)
+    if step not in shared:
+        shared[step] = split(step, x0)
+    return split(transform, x0, idx, shared[step])
 
 
 def _padded(batch: Batch, size: int) -> Batch:
