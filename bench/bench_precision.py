@@ -126,14 +126,7 @@ def deviations(env: common.Env, fp32_model: torch.nn.Module, images: ImageList) 
                           predictions_changed=100.0 * (logits.argmax(1) != ref_logits.argmax(1)).float().mean().item(),
                           max_abs_logit_diff=(logits - ref_logits).abs().max().item(),
                           images_per_s=rate, speedup=rate / ref_rate, first_call_s=warm_s)
-    _torch_defaults()
     return rows
-
-
-def _torch_defaults() -> None:
-    # _precision_context sets these process-wide; leave fp32 behind
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
 
 
 def rates(env: common.Env, model: torch.nn.Module, options: dict) -> dict[str, float]:

@@ -30,13 +30,14 @@ def main(argv=None) -> int:
         from biasbench import zoo
         from biasbench.zoo.prefetch import prefetch_models
 
+        local = zoo.LocalModels()  # the file:// checkpoints named by --models
         if args.all:
             names = zoo.list_models()
         elif args.category:
             names = zoo.list_models(args.category)
         else:
-            names = zoo.resolve_models(args.models)
-        failed = prefetch_models(names, cache_dir=args.cache_dir, relock=args.relock, check=args.check,
+            names = zoo.resolve_models(args.models, local)
+        failed = prefetch_models(names, local=local, cache_dir=args.cache_dir, relock=args.relock, check=args.check,
                                  progress=args.progress)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

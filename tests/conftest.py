@@ -35,10 +35,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BIASBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("BIASBENCH_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # file:// checkpoints are named per process; tests must not see each other's names
-    from biasbench.zoo import loader
-
-    monkeypatch.setattr(loader, "_LOCAL_ENTRIES", {})
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from biasbench.metrics.criticalband import fit, fit_normalized
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
-from biasbench.transforms.spectral import CUTOFFS, bandpass
+from biasbench.transforms.spectral import CUTOFFS, Bandpass, bandpass, half_spectrum
 from helpers import TinyNet, write_val_tree
 
 OPTS = RunOptions(device="cpu", num_workers=0, progress=False, batch_size=4)
@@ -67,6 +67,20 @@ def test_spectral_columns_equal_direct_computation(tmp_path, val, batch):
     lpp = np.mean([out[f"metric/bandpass/LFC/{c}"] for c in (0.1, 0.2, 0.3, 0.4, 0.5)])
     assert out["metric/bandpass/LPP"] == pytest.approx(lpp)
     assert len([k for k in out if k.startswith("metric/bandpass/")]) == 24
+
+
+def test_spectral_pass_computes_each_batchs_spectrum_once(tmp_path, val, monkeypatch):
+    """The 22 filters of a batch share one forward FFT: the pass computes ``Bandpass.shared_step`` once
+    per batch and hands it to every filter (the columns are those of filtering alone, test above)."""
+    calls = []
+
+    def counted(images):
+        calls.append(len(images))
+        return half_spectrum(images)
+
+    monkeypatch.setattr(Bandpass, "shared_step", staticmethod(counted))
+    run([Spectral(val)], ["n"], ResultsStore(tmp_path / "b.csv"), OPTS, load=lambda m, d: TinyNet(3))
+    assert calls == [4, 4, 2]  # 10 images in batches of 4
 
 
 def test_criticalband_grid_and_fit_equal_direct_computation(tmp_path, val_small):

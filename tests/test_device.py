@@ -2,6 +2,7 @@
 attacks under the run's precision, global flags restored, accumulators without host syncs."""
 
 import logging
+import os
 from dataclasses import replace
 
 import pytest
@@ -82,6 +83,38 @@ def test_global_flags_are_restored_after_a_run(tmp_path, val):
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before[:2]
         torch.use_deterministic_algorithms(before[2])
+
+
+def _process_flags() -> tuple:
+    return (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+def test_one_context_sets_the_runs_flags_and_restores_every_one(monkeypatch):
+    """``runner._global_flags`` is where a run changes process-wide state (TF32, cuDNN autotuning,
+    deterministic algorithms and their warn-only mode, the cuBLAS workspace variable); all of it is as
+    before afterwards, also when the run fails."""
+    from biasbench.runner import _global_flags
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    original = _process_flags()
+    try:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True  # PyTorch's defaults
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        before = _process_flags()
+        with _global_flags("tf32", deterministic=True):
+            assert _process_flags() == (True, True, False, True, True, True, ":4096:8")
+        assert _process_flags() == before
+        with pytest.raises(RuntimeError, match="a failing run"), _global_flags("fp32", deterministic=False):
+            assert _process_flags()[:2] == (False, False)  # strict fp32: no TF32 anywhere
+            raise RuntimeError("a failing run")
+        assert _process_flags() == before
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
+         torch.backends.cudnn.deterministic) = original[:4]
+        torch.use_deterministic_algorithms(original[4], warn_only=original[5])
 
 
 def test_attacks_run_under_the_runs_precision(tmp_path, val):

@@ -487,7 +487,7 @@ def fake_zoo(monkeypatch):
     from biasbench import zoo
 
     models = {}
-    monkeypatch.setattr(zoo, "resolve_models", lambda text: text.split(","), raising=False)
+    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None: text.split(","), raising=False)
     monkeypatch.setattr(zoo, "load_model", lambda name, device, **kw: models[name], raising=False)
     return models
 

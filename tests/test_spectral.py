@@ -130,16 +130,20 @@ def test_bad_images_raise_config_error():
 
 
 def test_conditions_of_one_batch_share_its_spectrum_but_never_a_stale_one():
-    """The runner filters one batch under every cut-off in a row (one FFT, reused); a new or
-    modified batch must be transformed afresh."""
+    """The runner filters one batch under every cut-off with one FFT (``Bandpass.shared_step``, computed
+    once per batch and passed to each filter); a new or modified batch is transformed afresh."""
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (5, 3, 224, 224)).astype(np.float64) / 255.0
     x = torch.from_numpy(images).float()
+    spectrum = Bandpass.shared_step(x)
     for c in CUTOFFS:  # same batch, every condition, as the runner calls them
         for lowpass in (True, False):
-            got = Bandpass(c, lowpass)(x, torch.arange(5)).numpy()
+            got = Bandpass(c, lowpass)(x, torch.arange(5), spectrum).numpy()
             for i in (0, 4):
                 np.testing.assert_allclose(got[i], _numpy_bandpass(images[i], c, lowpass), rtol=0, atol=2e-6)
+            np.testing.assert_array_equal(got, Bandpass(c, lowpass)(x, torch.arange(5)).numpy())  # same as alone
+    with pytest.raises(ConfigError, match="does not belong to images"):
+        bandpass(x[:4], 0.3, True, spectrum)  # another batch's spectrum
     x.mul_(0.5)  # modified in place: the old spectrum must not be used
     np.testing.assert_allclose(bandpass(x, 0.3, True)[1].numpy(), _numpy_bandpass(images[1] * 0.5, 0.3, True),
                                rtol=0, atol=2e-6)

@@ -166,7 +166,7 @@ def test_prefetch_usage_errors(capsys):
 
 
 def test_file_models_are_named_by_stem_or_name_option(tmp_path):
-    from biasbench.zoo import resolve_models
+    from biasbench.zoo import LocalModels, resolve_models
 
     torch.manual_seed(5)
     sd = timm.create_model("resnet18", pretrained=False).state_dict()
@@ -174,12 +174,19 @@ def test_file_models_are_named_by_stem_or_name_option(tmp_path):
         (tmp_path / sub).mkdir()
         torch.save({"state_dict": sd}, tmp_path / sub / "mine.pth")
     a, b = tmp_path / "a" / "mine.pth", tmp_path / "b" / "mine.pth"
-    assert resolve_models(f"file://{a}?arch=resnet18") == ["mine"]
-    assert get_entry("mine").sources[0].location == str(a)  # later loads by name find the file
-    assert load_model("mine").name == "mine"
+    local = LocalModels()  # the file:// checkpoints of one command
+    assert resolve_models(f"file://{a}?arch=resnet18", local) == ["mine"]
+    assert get_entry("mine", local).sources[0].location == str(a)  # later loads by name find the file
+    assert load_model("mine", local=local).name == "mine"
     with pytest.raises(ModelError, match="name 'mine' is already used by file://.*a/mine.pth\\?arch=resnet18; add \\?name=OTHER"):
-        resolve_models(f"file://{b}?arch=resnet18")
-    assert resolve_models(f"file://{b}?arch=resnet18&name=mine_b,tv_resnet50") == ["mine_b", "tv_resnet50"]
+        resolve_models(f"file://{b}?arch=resnet18", local)
+    assert resolve_models(f"file://{b}?arch=resnet18&name=mine_b,tv_resnet50", local) == ["mine_b", "tv_resnet50"]
+    assert local.spec_of("mine_b") == f"file://{b}?arch=resnet18&name=mine_b"  # how a sweep job names it
+    assert local.spec_of("tv_resnet50") == "tv_resnet50"
     torch.save({"state_dict": sd}, tmp_path / "tv_resnet50.pth")
     with pytest.raises(ModelError, match="is a registry model; add \\?name=OTHER"):
-        resolve_models(f"file://{tmp_path / 'tv_resnet50.pth'}")
+        resolve_models(f"file://{tmp_path / 'tv_resnet50.pth'}", local)
+    # Nothing is remembered outside the command's LocalModels: another command may reuse the name.
+    with pytest.raises(ModelError, match="unknown model 'mine'"):
+        get_entry("mine")
+    assert resolve_models(f"file://{b}?arch=resnet18", LocalModels()) == ["mine"]

@@ -11,7 +11,7 @@ import torchvision
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from biasbench.errors import ModelError
-from biasbench.zoo import get_entry, list_models, resolve_models
+from biasbench.zoo import LocalModels, get_entry, list_models, resolve_models
 from biasbench.zoo.checkpoints_md import REPO_FILE, render
 from biasbench.zoo.loader import build_architecture
 from biasbench.zoo.paper_models import MODEL_CATEGORY, PAPER_MODELS
@@ -159,9 +159,11 @@ def test_file_specs(tmp_path):
     path = tmp_path / "mine.pth"
     path.write_bytes(b"")
     spec = f"file://{path}?arch=resnet18&mean=0,0,0&std=1,1,1&name=specs_mine"
-    assert resolve_models(f"tv_resnet50,{spec}") == ["tv_resnet50", "specs_mine"]
+    local = LocalModels()
+    assert resolve_models(f"tv_resnet50,{spec}", local) == ["tv_resnet50", "specs_mine"]
     e = get_entry(spec)
-    assert get_entry("specs_mine") == e
+    assert get_entry("specs_mine", local) == e
+    assert e.spec == spec and e.notes == ""  # the spec is a field of its own, not a note
     assert (e.architecture, e.mean, e.std, e.category) == ("timm:resnet18", (0, 0, 0), (1, 1, 1), "local")
     plain = get_entry(f"file://{path}")
     assert plain.architecture == "timm:resnet50" and plain.mean == IMAGENET_DEFAULT_MEAN

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY
-from .errors import ConfigError, UserError
+from .errors import ConfigError, UserError, did_you_mean
 from .runner import PRECISIONS, RunOptions, run
 
 log = logging.getLogger("biasbench")
@@ -202,13 +202,10 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
 
 
 def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
-    import difflib
-
     chosen = [b.strip() for b in text.split(",") if b.strip()]
     for b in chosen:
         if b not in available:
-            close = difflib.get_close_matches(b, available, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else f"; available: {', '.join(available)}"
+            hint = did_you_mean(b, available) or f"; available: {', '.join(available)}"
             raise ConfigError(f"--benchmarks: unknown benchmark {b!r}{hint}")
     return chosen
 
@@ -218,11 +215,12 @@ def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
     from .results import ResultsStore
 
     start = time.perf_counter()
-    models = zoo.resolve_models(args.model)  # a misspelt name is found before any dataset is read
+    local = zoo.LocalModels()  # the file:// checkpoints --model names
+    models = zoo.resolve_models(args.model, local)  # a misspelt name is found before any dataset is read
     built = build_benchmarks(args, flags, names, require_data)
     opts = run_options(args)
     store = ResultsStore(args.results)
-    load = partial(_load_model, cache_dir=args.cache_dir, offline=args.offline or None,
+    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
                    trust_checkpoint=args.trust_checkpoint)
     written = run(built, models, store, opts, load=load, shard=args.shard)
     _report(written, store, args, time.perf_counter() - start)
@@ -273,10 +271,11 @@ def _decoded_cache_dir(args) -> str | None:
     return args.decoded_cache
 
 
-def _load_model(name, device, *, cache_dir, offline, trust_checkpoint):
+def _load_model(name, device, *, local, cache_dir, offline, trust_checkpoint):
     from . import zoo
 
-    return zoo.load_model(name, device, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
+    return zoo.load_model(name, device, local=local, cache_dir=cache_dir, offline=offline,
+                          trust_checkpoint=trust_checkpoint)
 
 
 def headline_columns() -> list[str]:

@@ -34,3 +34,12 @@ class DownloadError(UserError):
     def __init__(self, message: str, reason: str = ""):
         super().__init__(message)
         self.reason = reason or message
+
+
+def did_you_mean(word: str, choices, n: int = 3, cutoff: float = 0.6) -> str:
+    """`` (did you mean a, b?)`` naming the ``n`` choices closest to ``word`` (difflib's similarity of at
+    least ``cutoff``), or "" when none is close: the hint every "unknown name" message ends with."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
+    return f" (did you mean {', '.join(close)}?)" if close else ""

@@ -141,10 +141,14 @@ class Fingerprints:
 
 @contextlib.contextmanager
 def _global_flags(precision: str, deterministic: bool):
-    """TF32 and determinism flags for the run, restored afterwards (they are process-global).
-    fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the faithful mode must not."""
+    """TF32 and determinism flags for the run, restored afterwards (they are process-global): the one
+    place a run changes them. fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the
+    faithful mode must not."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-             torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled())
+             torch.backends.cudnn.deterministic)
+    saved_algorithms = (torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled())
+    saved_workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
@@ -157,8 +161,10 @@ def _global_flags(precision: str, deterministic: bool):
         yield
     finally:
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-         torch.backends.cudnn.deterministic) = saved[:4]
-        torch.use_deterministic_algorithms(saved[4])
+         torch.backends.cudnn.deterministic) = saved
+        torch.use_deterministic_algorithms(saved_algorithms[0], warn_only=saved_algorithms[1])
+        if saved_workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def _precision_context(precision: str, device: torch.device):
@@ -417,9 +423,9 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
             idx = batch.indices
             valid = batch.valid.to(device, non_blocking=True)
             finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
+            shared: dict = {}  # this batch's shared first steps of transforms (e.g. the spectral filters' FFT)
             for key, key_works in by_key.items():
-                cond0 = key_works[0].condition
-                x = split(cond0.transform, x0, idx) if cond0.transform is not None else x0
+                x = _transformed(key_works[0].condition.transform, x0, idx, shared, split)
                 logits_cache: dict[str, torch.Tensor] = {}
                 for w in key_works:
                     for m in w.models:
@@ -471,6 +477,20 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
             ), per_image))
     return records
+
+
+def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: _SplitOnOOM) -> torch.Tensor:
+    """The batch ``x0`` under ``transform``. A transform with a ``shared_step`` (a function of the batch,
+    e.g. the spectral filters' FFT) gets that step's output as a third argument, computed once per batch
+    (kept in ``shared``) for every transform that names the same step."""
+    if transform is None:
+        return x0
+    step = getattr(transform, "shared_step", None)
+    if step is None:
+        return split(transform, x0, idx)
+    if step not in shared:
+        shared[step] = split(step, x0)
+    return split(transform, x0, idx, shared[step])
 
 
 def _padded(batch: Batch, size: int) -> Batch:

@@ -11,7 +11,6 @@ Every flag of ``run_suite.py`` (data, batch size, precision, --results ...) is p
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from ..benchmarks import REGISTRY
 from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, did_you_mean
 from ..results import ResultsStore
 from ..results.setup import Setup
 from ..runner import Fingerprints, RunOptions, finish
@@ -103,31 +102,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _resolve_models(sargs) -> list[str]:
+def _resolve_models(sargs) -> tuple[list[str], dict[str, str]]:
+    """The models named by --models, --category or --all, and how a job names each on its command line:
+    a local checkpoint by its file:// spec (its recorded name, the file's stem, means nothing to another
+    process), every other model by its name."""
     from .. import zoo
     from ..zoo.paper_models import PAPER_CATEGORIES
 
+    local = zoo.LocalModels()
     if sargs.category:
         if sargs.category not in PAPER_CATEGORIES:
-            close = difflib.get_close_matches(sargs.category, list(PAPER_CATEGORIES), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            hint = did_you_mean(sargs.category, PAPER_CATEGORIES)
             raise ConfigError(f"--category {sargs.category!r} is not a model category{hint}; "
                               f"categories: {', '.join(PAPER_CATEGORIES)}")
-        return zoo.resolve_models(sargs.category)
-    if sargs.models:
-        return zoo.resolve_models(sargs.models)
-    if sargs.all:
-        return zoo.resolve_models("all")
-    raise ConfigError("name the models: --models NAMES, --category C or --all")
-
-
-def _specs(models: Sequence[str]) -> dict[str, str]:
-    """How a job names each model: a local checkpoint by its file:// spec (its recorded name, the
-    file's stem, is only known to the process that resolved the spec)."""
-    from .. import zoo
-
-    spec_of = getattr(zoo, "spec_of", None)
-    return {m: spec_of(m) for m in models} if spec_of else {}
+        models = zoo.resolve_models(sargs.category, local)
+    elif sargs.models:
+        models = zoo.resolve_models(sargs.models, local)
+    elif sargs.all:
+        models = zoo.resolve_models("all", local)
+    else:
+        raise ConfigError("name the models: --models NAMES, --category C or --all")
+    return models, {m: local.spec_of(m) for m in models}
 
 
 def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
@@ -258,7 +253,7 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     """The models, the benchmarks and the jobs of this submission (nothing is written)."""
     from ..cli import run_options
 
-    models = _resolve_models(sargs)
+    models, specs = _resolve_models(sargs)
     args, flags = _suite_args(rest, models, sargs.benchmarks)
     exec_opts = _executor_options(sargs)
     kind = exec_opts.resolved_kind()
@@ -270,7 +265,7 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     fingerprint = Fingerprints()
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
                      fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,
-                     specs=_specs(models))
+                     specs=specs)
     sweep = _sweep_dir(sargs, args.results)
     return _Submission(sargs, list(rest), models, args, opts, built, exec_opts, kind, fingerprint, jobs, sweep,
                        ResultsStore(args.results), {b.name: Setup.of_run(opts, b.seeded) for b in built})

@@ -69,45 +69,24 @@ def _lowpass_raw(spectrum: Tensor, height: int, width: int, ry: int, rx: int) ->
     return torch.fft.irfft(rows, n=width, dim=-1)
 
 
-class _SpectrumCache:
-    """The half spectrum of the last batch filtered. The runner filters one batch under every
-    cut-off in a row, and they all start from the same FFT; the batch is recognised by
-    identity and version counter, so a new or modified tensor is transformed afresh."""
-
-    def __init__(self):
-        self._images: Tensor | None = None
-        self._version = -1
-        self._spectrum: Tensor | None = None
-
-    def __call__(self, images: Tensor) -> Tensor:
-        if images.is_inference() or images.requires_grad:  # no version counter / keep no graph alive
-            return _rfft2(images)
-        if self._images is images and self._version == images._version:
-            return self._spectrum
-        self._images, self._spectrum = None, None  # free the old batch before allocating the new one
-        spectrum = _rfft2(images)
-        self._images, self._version, self._spectrum = images, images._version, spectrum
-        return spectrum
-
-
 def _chunk(images: Tensor) -> int:
     return CPU_CHUNK if images.device.type == "cpu" else max(len(images), 1)
 
 
-def _rfft2(images: Tensor) -> Tensor:
+def half_spectrum(images: Tensor) -> Tensor:
+    """``rfft2`` of a batch ``[B, C, H, W]``: what every cut-off's filter starts from, so the runner
+    computes it once per batch for all of them (``Bandpass.shared_step``)."""
     real = images if images.dtype in (torch.float32, torch.float64) else images.float()
     k = _chunk(images)
     return torch.cat([torch.fft.rfft2(real[i:i + k]) for i in range(0, len(images), k)])
 
 
-_SPECTRA = _SpectrumCache()
-
-
-def bandpass(images: Tensor, cutoff: float, lowpass: bool) -> Tensor:
+def bandpass(images: Tensor, cutoff: float, lowpass: bool, spectrum: Tensor | None = None) -> Tensor:
     """Low-pass (``lowpass=True``) or high-pass filter a batch ``[B, C, H, W]`` in [0, 1].
 
     Returns a tensor of the same shape, dtype and device, clipped to [0, 1]. Equal to the
     per-image complex FFT of SPEC §1 up to floating-point rounding (float32: ~1e-6).
+    ``spectrum``: ``half_spectrum(images)`` when the caller already has it (computed here otherwise).
     """
     if images.ndim != 4 or not images.is_floating_point():
         raise ConfigError(f"bandpass expects a float image batch [B, C, H, W]; got {tuple(images.shape)} "
@@ -115,7 +94,11 @@ def bandpass(images: Tensor, cutoff: float, lowpass: bool) -> Tensor:
     h, w = images.shape[-2:]
     # High-pass zeroes the square of c_eff = 1 - c: the image minus the low-pass that keeps it.
     ry, rx = square_radii(h, w, cutoff, lowpass)
-    spectrum = _SPECTRA(images)
+    if spectrum is None:
+        spectrum = half_spectrum(images)
+    elif spectrum.shape != (*images.shape[:-1], w // 2 + 1):
+        raise ConfigError(f"bandpass: spectrum of shape {tuple(spectrum.shape)} does not belong to images of shape "
+                          f"{tuple(images.shape)} (expected half_spectrum(images))")
     out = torch.empty_like(images)
     k = _chunk(images)
     for i in range(0, len(images), k):
@@ -129,15 +112,19 @@ class Bandpass:
     """``bandpass`` as a batch transform: ``Bandpass(0.3, lowpass=True)(images, indices)``.
 
     ``indices`` (the images' dataset indices) is accepted for a uniform transform
-    interface and unused: the filter is deterministic.
+    interface and unused: the filter is deterministic. ``shared_step`` is the first step
+    every cut-off has in common: the runner computes ``shared_step(images)`` once per batch
+    and passes it to each filter as ``spectrum`` (22 filters, one forward FFT).
     """
+
+    shared_step = staticmethod(half_spectrum)
 
     def __init__(self, cutoff: float, lowpass: bool) -> None:
         self.cutoff = _check_cutoff(cutoff)
         self.lowpass = bool(lowpass)
 
-    def __call__(self, images: Tensor, indices: Tensor | None = None) -> Tensor:
-        return bandpass(images, self.cutoff, self.lowpass)
+    def __call__(self, images: Tensor, indices: Tensor | None = None, spectrum: Tensor | None = None) -> Tensor:
+        return bandpass(images, self.cutoff, self.lowpass, spectrum)
 
     def __repr__(self) -> str:
         return f"Bandpass(cutoff={self.cutoff}, lowpass={self.lowpass})"

@@ -10,12 +10,11 @@ own transforms. Inputs stay the paper's 224x224 after Resize(256)/CenterCrop(224
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import lru_cache
 
 from ..data.model_input import ModelInput
-from ..errors import ModelError
+from ..errors import ModelError, did_you_mean
 from . import converters as cv
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, ModelEntry, Source, registry
 
@@ -27,11 +26,6 @@ PREFIXES = (TIMM_PREFIX, TORCHVISION_PREFIX, HF_HUB_PREFIX)
 
 def is_external(name: str) -> bool:
     return name.startswith(PREFIXES)
-
-
-def _close(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 @lru_cache(maxsize=None)
@@ -54,7 +48,8 @@ def _timm_entry(name: str) -> ModelEntry:
     except RuntimeError:  # a known architecture with an unknown tag
         cfg = None
     if cfg is None:
-        raise ModelError(f"timm:{name}: not a pretrained timm model{_close(name, timm.list_models(pretrained=True))}")
+        raise ModelError(f"timm:{name}: not a pretrained timm model"
+                         f"{did_you_mean(name, timm.list_models(pretrained=True))}")
     tag = f"{cfg.architecture}.{cfg.tag}" if cfg.tag else cfg.architecture
     if not cfg.hf_hub_id:
         raise ModelError(f"timm:{tag}: its weights are not on the Hugging Face Hub in this timm version "
@@ -78,11 +73,11 @@ def _torchvision_entry(spec: str) -> ModelEntry:
                          "torchvision:resnet50.IMAGENET1K_V2")
     if builder not in models.list_models():
         raise ModelError(f"torchvision:{spec}: {builder!r} is not a torchvision.models builder"
-                         f"{_close(builder, models.list_models())}")
+                         f"{did_you_mean(builder, models.list_models())}")
     enum = models.get_model_weights(builder)
     if weights not in enum.__members__:
         raise ModelError(f"torchvision:{spec}: {builder} has no weights {weights!r}; it has "
-                         f"{', '.join(enum.__members__)}{_close(weights, list(enum.__members__))}")
+                         f"{', '.join(enum.__members__)}{did_you_mean(weights, list(enum.__members__))}")
     w = enum[weights]
     n = len(w.meta.get("categories") or [])
     if n != 1000:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -11,7 +10,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ModelError, did_you_mean
 from . import converters as cv
 from .download import fetch
 from .external import external_entry, is_external
@@ -68,9 +67,7 @@ def file_entry(spec: str) -> ModelEntry:
     import timm
 
     if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ModelError(f"{spec}: arch={arch!r} is not a timm model name{hint}")
+        raise ModelError(f"{spec}: arch={arch!r} is not a timm model name{did_you_mean(arch, timm.list_models())}")
     mean = _parse_floats(opts["mean"], "mean") if "mean" in opts else IMAGENET_MEAN
     std = _parse_floats(opts["std"], "std") if "std" in opts else IMAGENET_STD
     if any(s <= 0 for s in std):
@@ -79,40 +76,51 @@ def file_entry(spec: str) -> ModelEntry:
     name = opts.get("name") or Path(path).stem
     if not name or "," in name or name.startswith(FILE_PREFIX):
         raise ModelError(f"{spec}: name={name!r} must be non-empty and contain no comma")
-    return ModelEntry(name, LOCAL, f"timm:{arch}", (Source("file", path),), cv.generic_unwrap, mean, std, norm,
-                      notes=spec)
+    return ModelEntry(name=name, category=LOCAL, architecture=f"timm:{arch}", sources=(Source("file", path),),
+                      converter=cv.generic_unwrap, mean=mean, std=std, norm_source=norm, spec=spec)
 
 
-# Local checkpoints named by resolve_models in this process: name -> entry.
-_LOCAL_ENTRIES: dict[str, ModelEntry] = {}
+class LocalModels:
+    """The ``file://`` checkpoints one command named, by the name their results are recorded under (the
+    file's stem, or ``?name=``). The command line makes one and passes it to ``resolve_models``, which
+    adds each spec, and to ``load_model``/``get_entry``, which find those names in it; a sweep names
+    each such model on its jobs' command lines by its spec (``spec_of``), which the job resolves afresh."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+
+    def add(self, spec: str) -> str:
+        """Check the ``file://`` spec now (not after a long data pass) and name it; returns the name."""
+        entry = file_entry(spec)
+        if entry.name in registry():
+            raise ModelError(f"{spec}: its name {entry.name!r} is a registry model; add ?name=OTHER to tell them "
+                             "apart")
+        known = self._entries.get(entry.name)
+        if known is not None and known.sources != entry.sources:
+            raise ModelError(f"{spec}: the name {entry.name!r} is already used by {known.spec}; add ?name=OTHER")
+        self._entries[entry.name] = entry
+        return entry.name
+
+    def get(self, name: str) -> ModelEntry | None:
+        return self._entries.get(name)
+
+    def spec_of(self, name: str) -> str:
+        """What names model ``name`` on another process's command line: a local checkpoint's file:// spec,
+        else the name itself."""
+        entry = self._entries.get(name)
+        return entry.spec if entry is not None else name
 
 
-def _register_local(spec: str) -> str:
-    entry = file_entry(spec)
-    if entry.name in registry():
-        raise ModelError(f"{spec}: its name {entry.name!r} is a registry model; add ?name=OTHER to tell them apart")
-    known = _LOCAL_ENTRIES.get(entry.name)
-    if known is not None and known.sources != entry.sources:
-        raise ModelError(f"{spec}: the name {entry.name!r} is already used by {known.notes}; add ?name=OTHER")
-    _LOCAL_ENTRIES[entry.name] = entry
-    return entry.name
-
-
-def spec_of(name: str) -> str:
-    """What names model ``name`` on another process's command line (a sweep job's): the file:// spec
-    of a local checkpoint that ``resolve_models`` named here, else the name itself."""
-    entry = _LOCAL_ENTRIES.get(name)
-    return entry.notes if entry is not None else name
-
-
-def get_entry(name: str) -> ModelEntry:
-    """The registry entry of ``name`` (or an ad-hoc entry for a ``file://`` spec)."""
+def get_entry(name: str, local: LocalModels | None = None) -> ModelEntry:
+    """The registry entry of ``name``, an ad-hoc entry for a ``file://`` spec or a library name
+    (``timm:...``), or the entry of a local checkpoint named in ``local``."""
     if name.startswith(FILE_PREFIX):
         return file_entry(name)
     if is_external(name):
         return external_entry(name)
-    if name in _LOCAL_ENTRIES:
-        return _LOCAL_ENTRIES[name]
+    named = local.get(name) if local is not None else None
+    if named is not None:
+        return named
     reg = registry()
     if name not in reg:
         raise ModelError(f"unknown model {name!r}{_suggest(name)}")
@@ -124,10 +132,7 @@ def _suggest(name: str) -> str:
 
     if name in NOT_AVAILABLE:
         return f": in the paper's table but not loadable here ({NOT_AVAILABLE[name]})"
-    close = difflib.get_close_matches(name, [*registry(), *GROUPS], n=3, cutoff=0.6)
-    if close:
-        return f" (did you mean {', '.join(close)}?)"
-    return "; see checkpoints.md or list_models() for the names"
+    return did_you_mean(name, [*registry(), *GROUPS]) or "; see checkpoints.md or list_models() for the names"
 
 
 def list_models(category: str | None = None) -> list[str]:
@@ -151,15 +156,16 @@ def _split_spec(spec: str) -> list[str]:
     return items
 
 
-def resolve_models(spec: str) -> list[str]:
+def resolve_models(spec: str, local: LocalModels | None = None) -> list[str]:
     """Comma-separated names, categories, ``paper48``, ``all`` and ``file://`` specs -> model names
-    (duplicates removed, order kept). Unknown names raise ModelError with close matches."""
+    (duplicates removed, order kept). Unknown names raise ModelError with close matches. A ``file://``
+    spec is checked and named by its file's stem (or ``?name=``), and added to ``local`` so that later
+    loads by that name find it (without ``local`` it is checked and forgotten)."""
+    local = LocalModels() if local is None else local
     out: list[str] = []
     for item in _split_spec(spec):
         if item.startswith(FILE_PREFIX):
-            # validated now, not after a long data pass; results are recorded under its name
-            # (the file's stem unless ?name= is given)
-            names = [_register_local(item)]
+            names = [local.add(item)]
         elif item == "paper48":
             names = list(PAPER_MODELS)
         elif item == "all":
@@ -188,10 +194,11 @@ def state_dict_for(entry: ModelEntry, *, cache_dir=None, offline: bool | None = 
         raise ModelError(f"{entry.name} ({', '.join(map(str, files))}): {e}") from None
 
 
-def load_model(name: str, device: str | torch.device = "cpu", *, cache_dir=None, offline: bool | None = None,
-               trust_checkpoint: bool = False) -> nn.Module:
-    """The model ``name`` wrapped to take RGB in [0,1] (NCHW), in eval mode, on ``device``; ``.name`` is set."""
-    entry = get_entry(name)
+def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalModels | None = None, cache_dir=None,
+               offline: bool | None = None, trust_checkpoint: bool = False) -> nn.Module:
+    """The model ``name`` (a local checkpoint: named in ``local``) wrapped to take RGB in [0,1] (NCHW), in
+    eval mode, on ``device``; ``.name`` is set."""
+    entry = get_entry(name, local)
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
         with torch.random.fork_rng(devices=[]):

@@ -7,19 +7,21 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ModelError
 from .download import fetch, forget, relpath
-from .loader import get_entry, load_model
+from .loader import LocalModels, get_entry, load_model
 
 
-def prefetch_models(names: Sequence[str], *, cache_dir: str | os.PathLike | None = None, relock: bool = False,
-                    check: bool = False, progress: bool = True, out: Callable[[str], None] = print) -> int:
-    """Fetch and verify every file of ``names``; print ``status  model  file`` lines; return the failure count.
+def prefetch_models(names: Sequence[str], *, local: LocalModels | None = None,
+                    cache_dir: str | os.PathLike | None = None, relock: bool = False, check: bool = False,
+                    progress: bool = True, out: Callable[[str], None] = print) -> int:
+    """Fetch and verify every file of ``names`` (local checkpoints: named in ``local``); print
+    ``status  model  file`` lines; return the failure count.
 
     relock: forget the recorded hashes (and cached files) first, accepting a changed upstream file.
     check: afterwards load each model (offline, CPU) to confirm its checkpoint converts and fits.
     """
     failed = 0
     for name in names:
-        entry = get_entry(name)
+        entry = get_entry(name, local)
         ok = True
         for src in entry.effective_sources():
             if not src.has_file:
@@ -36,7 +38,7 @@ def prefetch_models(names: Sequence[str], *, cache_dir: str | os.PathLike | None
                 out(f"FAILED           {name}  {where}: {e}")
         if ok and check:
             try:
-                load_model(name, "cpu", cache_dir=cache_dir, offline=True)
+                load_model(name, "cpu", local=local, cache_dir=cache_dir, offline=True)
                 out(f"loads            {name}")
             except ModelError as e:
                 ok = False

@@ -92,6 +92,8 @@ class ModelEntry:
     state dict that loads strictly into the architecture. mean/std: the wrapper's normalisation,
     ``norm_source`` says where it comes from. source_env: environment variable that, when set,
     replaces the (single) source (``hf://REPO/FILE``, an http(s) URL, ``gdrive://ID`` or a local path).
+    spec: the ``file://`` spec a local checkpoint was given as, which names it on another process's
+    command line (a sweep job's); None for every other entry.
     """
 
     name: str
@@ -106,6 +108,7 @@ class ModelEntry:
     verified: bool = True
     arch_kwargs: dict = field(default_factory=dict, hash=False)
     source_env: str | None = None
+    spec: str | None = None
 
     def effective_sources(self) -> tuple[Source, ...]:
         """``sources``, or the override named by ``source_env`` when that variable is set."""
@@ -147,28 +150,31 @@ def _timm_norm(tag: str) -> tuple[tuple, tuple]:
     return tuple(cfg.mean), tuple(cfg.std)
 
 
-def timm_entry(name: str, tag: str, category: str, notes: str = "") -> ModelEntry:
+def timm_entry(name: str, *, tag: str, category: str, notes: str = "") -> ModelEntry:
     """A timm pretrained tag: architecture and normalisation from timm's pretrained_cfg."""
     mean, std = _timm_norm(tag)
-    return ModelEntry(name, category, f"timm:{tag}", (Source("timm", tag),), cv.identity, mean, std,
-                      "timm pretrained_cfg", notes)
+    return ModelEntry(name=name, category=category, architecture=f"timm:{tag}", sources=(Source("timm", tag),),
+                      converter=cv.identity, mean=mean, std=std, norm_source="timm pretrained_cfg", notes=notes)
 
 
-def torchvision_entry(name: str, arch: str, weights: str, category: str, notes: str = "") -> ModelEntry:
+def torchvision_entry(name: str, *, arch: str, weights: str, category: str, notes: str = "") -> ModelEntry:
     """torchvision weights: normalisation from the weights' own inference transforms."""
     from torchvision.models import get_weight
 
     t = get_weight(weights).transforms()
-    return ModelEntry(name, category, f"torchvision:{arch}", (Source("torchvision", weights),), cv.identity,
-                      tuple(t.mean), tuple(t.std), "torchvision weights transforms", notes)
+    return ModelEntry(name=name, category=category, architecture=f"torchvision:{arch}",
+                      sources=(Source("torchvision", weights),), converter=cv.identity, mean=tuple(t.mean),
+                      std=tuple(t.std), norm_source="torchvision weights transforms", notes=notes)
 
 
-def r50_entry(name: str, category: str, sources: Iterable[Source], converter, *, unnormalised: bool = False,
-              notes: str = "", **kw) -> ModelEntry:
-    """A ResNet-50 release loaded into timm's ``resnet50`` (torchvision key layout), as the authors did."""
+def r50_entry(name: str, *, category: str, sources: Iterable[Source], converter, unnormalised: bool = False,
+              **kw) -> ModelEntry:
+    """A ResNet-50 release loaded into timm's ``resnet50`` (torchvision key layout), as the authors did;
+    ``kw``: the other fields of ``ModelEntry`` (notes, verified, source_env, ...)."""
     mean, std, norm = ((NO_MEAN, NO_STD, "none: trained on unnormalised [0,1] inputs") if unnormalised else
                        (IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std (the training recipe's)"))
-    return ModelEntry(name, category, "timm:resnet50", tuple(sources), converter, mean, std, norm, notes, **kw)
+    return ModelEntry(name=name, category=category, architecture="timm:resnet50", sources=tuple(sources),
+                      converter=converter, mean=mean, std=std, norm_source=norm, **kw)
 
 
 def _url(u: str, role: str = "weights") -> Source:
@@ -230,66 +236,79 @@ _TIMM_EXTRAS = {
 def _paper_entries() -> list[ModelEntry]:
     cat = {n: c for c, names in PAPER_CATEGORIES.items() for n in names}
     out = [
-        timm_entry("tv_resnet50", "resnet50.tv_in1k", cat["tv_resnet50"],
-                   "torchvision IMAGENET1K_V1 weights as published by timm"),
-        torchvision_entry("tv2_resnet50", "resnet50", "ResNet50_Weights.IMAGENET1K_V2", cat["tv2_resnet50"]),
+        timm_entry("tv_resnet50", tag="resnet50.tv_in1k", category=cat["tv_resnet50"],
+                   notes="torchvision IMAGENET1K_V1 weights as published by timm"),
+        torchvision_entry("tv2_resnet50", arch="resnet50", weights="ResNet50_Weights.IMAGENET1K_V2",
+                          category=cat["tv2_resnet50"]),
     ]
-    out += [timm_entry(n, n, cat[n]) for n in PAPER_CATEGORIES["training_recipes"] if n.startswith("resnet50.")]
+    out += [timm_entry(n, tag=n, category=cat[n]) for n in PAPER_CATEGORIES["training_recipes"]
+            if n.startswith("resnet50.")]
     for name in PAPER_CATEGORIES["adversarial_training"]:
-        out.append(r50_entry(name, cat[name], [Source("hf", _MADRY_REPO, name.replace("robust_", "") + ".ckpt")],
-                             cv.madrylab_robustness,
+        out.append(r50_entry(name, category=cat[name],
+                             sources=[Source("hf", _MADRY_REPO, name.replace("robust_", "") + ".ckpt")],
+                             converter=cv.madrylab_robustness,
                              notes="the file's own normaliser (ImageNet mean/std) is replaced by the wrapper's"))
-    out += [r50_entry(n, cat[n], [_url(_GEIRHOS + f)], cv.state_dict_strip_module) for n, f in _GEIRHOS_FILES.items()]
-    out.append(r50_entry("resnet50_prime", cat["resnet50_prime"],
-                         [_url("https://zenodo.org/record/5801872/files/ResNet50_ImageNet_PRIME_noJSD.ckpt?download=1")],
-                         cv.generic_unwrap))
-    out += [r50_entry(n, cat[n], [_gdrive(i)], cv.generic_unwrap) for n, i in _GDRIVE_GENERIC.items()]
-    out += [r50_entry(n, cat[n], [_gdrive(i)], cv.tsbias_drop_aux_bn) for n, i in _GDRIVE_TSBIAS.items()]
+    out += [r50_entry(n, category=cat[n], sources=[_url(_GEIRHOS + f)], converter=cv.state_dict_strip_module)
+            for n, f in _GEIRHOS_FILES.items()]
     out.append(r50_entry(
-        "resnet50_diffusionnoise_fixed_nonoise", cat["resnet50_diffusionnoise_fixed_nonoise"],
-        [Source("hf", "paulgavrikov/resnet50.in1k_diffusionnoise_90ep", "resnet50_diffusionnoise_nonorm_last.pth")],
-        cv.diffusionnoise_wrapper, unnormalised=True, verified=False, source_env=_DIFFUSION_ENV,
+        "resnet50_prime", category=cat["resnet50_prime"],
+        sources=[_url("https://zenodo.org/record/5801872/files/ResNet50_ImageNet_PRIME_noJSD.ckpt?download=1")],
+        converter=cv.generic_unwrap))
+    out += [r50_entry(n, category=cat[n], sources=[_gdrive(i)], converter=cv.generic_unwrap)
+            for n, i in _GDRIVE_GENERIC.items()]
+    out += [r50_entry(n, category=cat[n], sources=[_gdrive(i)], converter=cv.tsbias_drop_aux_bn)
+            for n, i in _GDRIVE_TSBIAS.items()]
+    out.append(r50_entry(
+        "resnet50_diffusionnoise_fixed_nonoise", category=cat["resnet50_diffusionnoise_fixed_nonoise"],
+        sources=[Source("hf", "paulgavrikov/resnet50.in1k_diffusionnoise_90ep",
+                        "resnet50_diffusionnoise_nonorm_last.pth")],
+        converter=cv.diffusionnoise_wrapper, unnormalised=True, verified=False, source_env=_DIFFUSION_ENV,
         notes=("unverified source: the file of the 'fixed' variant is not documented; this is the file the "
                f"authors' loader uses for the no-noise variant. Override with ${_DIFFUSION_ENV}="
                "hf://REPO/FILE | https://URL | gdrive://ID | PATH")))
     for ep in (100, 300, 1000):
         name = f"resnet50_moco_v3_{ep}ep"
-        out.append(r50_entry(name, cat[name], [_url(f"{_FB}moco-v3/r-50-{ep}ep/linear-{ep}ep.pth.tar")],
-                             cv.state_dict_strip_module, notes="linear-evaluation checkpoint"))
-    out.append(r50_entry("resnet50_dino", cat["resnet50_dino"], [
+        out.append(r50_entry(name, category=cat[name],
+                             sources=[_url(f"{_FB}moco-v3/r-50-{ep}ep/linear-{ep}ep.pth.tar")],
+                             converter=cv.state_dict_strip_module, notes="linear-evaluation checkpoint"))
+    out.append(r50_entry("resnet50_dino", category=cat["resnet50_dino"], sources=[
         _url(f"{_FB}dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth", "backbone"),
         _url(f"{_FB}dino/dino_resnet50_pretrain/dino_resnet50_linearweights.pth", "linear head")],
-        cv.dino_resnet50))
-    out.append(r50_entry("resnet50_swav", cat["resnet50_swav"], [
+        converter=cv.dino_resnet50))
+    out.append(r50_entry("resnet50_swav", category=cat["resnet50_swav"], sources=[
         _url(f"{_FB}deepcluster/swav_800ep_pretrain.pth.tar", "backbone"),
         _url(f"{_FB}deepcluster/swav_800ep_eval_linear.pth.tar", "linear head")],
-        cv.swav_resnet50, notes="800-epoch model; projection head and prototypes are dropped"))
-    out.append(r50_entry("resnet50_simclrv2", cat["resnet50_simclrv2"], [_gdrive("1fDaMhujPnxo4SYOe4asPqCKQ3XB_sZvj")],
-                         cv.simclrv2_tf_port, unnormalised=True,
+        converter=cv.swav_resnet50, notes="800-epoch model; projection head and prototypes are dropped"))
+    out.append(r50_entry("resnet50_simclrv2", category=cat["resnet50_simclrv2"],
+                         sources=[_gdrive("1fDaMhujPnxo4SYOe4asPqCKQ3XB_sZvj")],
+                         converter=cv.simclrv2_tf_port, unnormalised=True,
                          notes="PyTorch port of the TensorFlow release (ResNet-50 1x, SK0), supervised head"))
     return out
 
 
 def _extra_entries() -> list[ModelEntry]:
-    out = [timm_entry(n, tag, EXTRA, "" if n == tag else f"timm default tag of `{n.split('.')[0]}`")
+    out = [timm_entry(n, tag=tag, category=EXTRA, notes="" if n == tag else f"timm default tag of `{n.split('.')[0]}`")
            for n, tag in _TIMM_EXTRAS.items()]
-    out.append(ModelEntry("resnet50_untrained", EXTRA, "timm:resnet50", (Source("random-init", "0"),),
-                          cv.no_weights, IMAGENET_MEAN, IMAGENET_STD, "timm resnet50 default cfg",
-                          "timm's default initialisation under torch.manual_seed(0)"))
-    out.append(torchvision_entry("vit_base_patch16_224.torchvision_deit", "vit_b_16", "ViT_B_16_Weights.IMAGENET1K_V1",
-                                 EXTRA, "torchvision ViT-B/16 (DeiT-like recipe, ImageNet-1k only)"))
     out.append(ModelEntry(
-        "vit_base_patch16_224.dino_in1k", EXTRA, "timm:vit_base_patch16_224",
-        (_url(f"{_FB}dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", "backbone"),
-         Source("hf", "paulgavrikov/in1k_head_for_vit_base_patch16_224.dino", "checkpoint.pth.tar", "linear head")),
-        cv.dino_vit, IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std (DINO's)",
-        "linear head on the class token trained by the paper's authors"))
+        name="resnet50_untrained", category=EXTRA, architecture="timm:resnet50",
+        sources=(Source("random-init", "0"),), converter=cv.no_weights, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        norm_source="timm resnet50 default cfg", notes="timm's default initialisation under torch.manual_seed(0)"))
+    out.append(torchvision_entry("vit_base_patch16_224.torchvision_deit", arch="vit_b_16",
+                                 weights="ViT_B_16_Weights.IMAGENET1K_V1", category=EXTRA,
+                                 notes="torchvision ViT-B/16 (DeiT-like recipe, ImageNet-1k only)"))
     out.append(ModelEntry(
-        "vit_base_patch16_224.mae_in1k", EXTRA, "timm:vit_base_patch16_224",
-        (_url(f"{_FB}mae/finetune/mae_finetuned_vit_base.pth"),), cv.generic_unwrap,
-        IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std (MAE's)",
-        "fine-tuned MAE, global average pooling; the authors' loader normalised with timm's "
-        "vit_base_patch16_224 default (mean=std=0.5) instead of MAE's ImageNet mean/std",
+        name="vit_base_patch16_224.dino_in1k", category=EXTRA, architecture="timm:vit_base_patch16_224",
+        sources=(_url(f"{_FB}dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", "backbone"),
+                 Source("hf", "paulgavrikov/in1k_head_for_vit_base_patch16_224.dino", "checkpoint.pth.tar",
+                        "linear head")),
+        converter=cv.dino_vit, mean=IMAGENET_MEAN, std=IMAGENET_STD, norm_source="ImageNet mean/std (DINO's)",
+        notes="linear head on the class token trained by the paper's authors"))
+    out.append(ModelEntry(
+        name="vit_base_patch16_224.mae_in1k", category=EXTRA, architecture="timm:vit_base_patch16_224",
+        sources=(_url(f"{_FB}mae/finetune/mae_finetuned_vit_base.pth"),), converter=cv.generic_unwrap,
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, norm_source="ImageNet mean/std (MAE's)",
+        notes="fine-tuned MAE, global average pooling; the authors' loader normalised with timm's "
+              "vit_base_patch16_224 default (mean=std=0.5) instead of MAE's ImageNet mean/std",
         arch_kwargs={"global_pool": "avg"}))
     return out
 
