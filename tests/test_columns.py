@@ -88,6 +88,13 @@ def test_listing_prints_every_family_with_its_meaning(capsys):
     every = capsys.readouterr().out
     assert "    top1_acc/fog_3: top-1 accuracy (%) on one ImageNet-C cell" in every
     assert len(re.findall(r"^    ", every, re.M)) == sum(len(s.columns()) for s in REGISTRY.values())
+    assert command.main(["benchmarks", "--all", "--corruptions", "fog", "--severities", "2", "--aa"]) == 0
+    chosen = capsys.readouterr().out
+    assert "    top1_acc/fog_2:" in chosen and "top1_acc/fog_1:" not in chosen and "imagenet-c-15" not in chosen
+    assert "    top1_acc/AutoAttack/eps=0.5/255:" in chosen and "PGD-40/low" not in chosen
+    assert command.main(["benchmarks", "--severities", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "--severities: unknown severity '6'" in err and len(err.strip().splitlines()) == 1
 
 
 class _AmongTheDataClasses(torch.nn.Module):

@@ -67,12 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print([("model", "category", "cached"), *rows])
         return 0
     if cmd == "benchmarks":
-        from .benchmarks.listing import describe
+        from .benchmarks.listing import main as listing_main
 
-        p = OneLineErrors(prog="biasbench benchmarks", description="each benchmark's data and columns")
-        p.add_argument("--all", action="store_true", help="every column, not one line per family")
-        print(describe(every_column=p.parse_args(rest).all))
-        return 0
+        return listing_main(rest, prog="biasbench benchmarks")
     print(f"error: unknown subcommand {cmd!r}; expected run, suite, analyze, models or benchmarks (biasbench --help)",
           file=sys.stderr)
     return 2

@@ -62,12 +62,31 @@ def readme_table() -> str:
     return "\n".join([README_BEGIN, *rows, README_END])
 
 
-def main(argv=None) -> int:
-    import argparse
+def parser(prog: str):
+    """The listing's flags: ``--all``, ``--readme`` and the selections its columns depend on."""
+    from ..cli import OneLineErrors, bool_flag
 
-    p = argparse.ArgumentParser(prog="python -m biasbench.benchmarks", description=__doc__.split("\n\n")[0])
+    p = OneLineErrors(prog=prog, description="each benchmark's data and the columns it writes")
     p.add_argument("--all", action="store_true", help="every column, not one line per family")
     p.add_argument("--readme", action="store_true", help="the README's column table (markdown)")
-    args = p.parse_args(argv)
-    print(readme_table() if args.readme else describe(every_column=args.all))
+    for flag in ("--corruptions", "--severities", "--cbar-corruptions", "--cbar-severities", "--eps",
+                 "--mvh-datasets"):
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, help=f"columns for this {flag}")
+    p.add_argument("--steps", type=int, default=None, help="PGD steps")
+    for flag in ("--pgd", "--fgsm", "--aa"):
+        bool_flag(p.add_argument, flag, help=f"columns with {flag}")
+    return p
+
+
+def main(argv=None, prog: str = "python -m biasbench.benchmarks") -> int:
+    import sys
+
+    from ..errors import UserError
+
+    args = parser(prog).parse_args(argv)
+    try:
+        print(readme_table() if args.readme else describe(Config.from_flags(vars(args)), every_column=args.all))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
