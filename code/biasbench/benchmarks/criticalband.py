@@ -61,7 +61,8 @@ class CriticalBand(Benchmark):
 
     @staticmethod
     def declare() -> list[Column]:
-        return [Column(accuracy_column(NOISE_FREE), "top-1 accuracy (%) of the low-contrast greyscale images, no noise"),
+        return [Column(accuracy_column(NOISE_FREE), "top-1 accuracy (%) of the low-contrast greyscale images, "
+                       "no noise"),
                 *family("top1_acc/criticalband/f=<f>/sd=<sd>", "top-1 accuracy (%) with noise of SD sd in octave "
                         "band f (0 = coarsest, centred at 1.75 * 2^f cycles/image)",
                         [accuracy_column(cell(b, sd)) for sd in SDS for b in BANDS]),

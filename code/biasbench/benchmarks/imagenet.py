@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-from ..data.imagenet import imagenet_val, real_labels, real_targets
+from ..data.imagenet import real_labels, real_targets
 from ..metrics.accuracy import ReaL
 from .base import Benchmark, Column, Condition
 

@@ -90,4 +90,5 @@ def declared_columns(name, config):
     out = cell_columns("ImageNet-C", config.corruptions, config.severities)
     if complete(config.corruptions, config.severities, data.IMAGENET_C):
         out += SUMMARY_COLUMNS
-    return out + [replace(c, meaning=f"{c.meaning}, with --imagenet (relative mCE's clean error)") for c in CLEAN_COLUMNS]
+    return out + [replace(c, meaning=f"{c.meaning}, with --imagenet (relative mCE's clean error)")
+                  for c in CLEAN_COLUMNS]

@@ -94,7 +94,8 @@ class ModelVsHuman(Benchmark):
         self._infos = {name: image_infos(images) for name, images in self.datasets.items()}
 
     def conditions(self) -> list[Condition]:
-        return [Condition(name, images, metric=partial(SixteenClassDecisions, len(images)), provenance={"dataset": name})
+        return [Condition(name, images, metric=partial(SixteenClassDecisions, len(images)),
+                          provenance={"dataset": name})
                 for name, images in self.datasets.items()]
 
     def responses(self, dataset: str, decisions: Sequence[int], subj: str) -> pd.DataFrame:
