@@ -23,6 +23,8 @@ from .imagenet import add_arguments as add_imagenet_arguments
 log = logging.getLogger("biasbench")
 
 CLEAN = "clean"
+MEAN_19, MEAN_15 = "top1_acc/imagenet-c", "top1_acc/imagenet-c-15"
+MCE, RELATIVE_MCE = "metric/imagenet-c/mCE", "metric/imagenet-c/relative_mCE"
 
 
 class ImageNetC(CorruptionBenchmark):
@@ -44,13 +46,9 @@ class ImageNetC(CorruptionBenchmark):
 
     def summarize_cells(self, cells, values):
         standard = {k: v for k, v in cells.items() if k[0] in data.IMAGENET_C_STANDARD}
-        out = {
-            "top1_acc/imagenet-c": mean_accuracy(cells),
-            "top1_acc/imagenet-c-15": mean_accuracy(standard),
-            "metric/imagenet-c/mCE": mce(standard),
-        }
+        out = {MEAN_19: mean_accuracy(cells), MEAN_15: mean_accuracy(standard), MCE: mce(standard)}
         if CLEAN in values:
-            out["metric/imagenet-c/relative_mCE"] = relative_mce(standard, values[CLEAN][TOP1])
+            out[RELATIVE_MCE] = relative_mce(standard, values[CLEAN][TOP1])
         return out
 
 
@@ -64,12 +62,12 @@ def add_arguments(parser, add) -> None:
 
 
 SUMMARY_COLUMNS = [
-    Column("top1_acc/imagenet-c", "mean top-1 accuracy (%) over the 95 cells of the 19 corruptions (the paper's)",
+    Column(MEAN_19, "mean top-1 accuracy (%) over the 95 cells of the 19 corruptions (the paper's)",
            summary=True),
-    Column("top1_acc/imagenet-c-15", "mean top-1 accuracy (%) over the 75 cells of the 15 standard corruptions",
+    Column(MEAN_15, "mean top-1 accuracy (%) over the 75 cells of the 15 standard corruptions",
            summary=True),
-    Column("metric/imagenet-c/mCE", "AlexNet-normalised mean corruption error (%) over the 15", summary=True),
-    Column("metric/imagenet-c/relative_mCE", "mCE relative to the clean error (%); needs --imagenet",
+    Column(MCE, "AlexNet-normalised mean corruption error (%) over the 15", summary=True),
+    Column(RELATIVE_MCE, "mCE relative to the clean error (%); needs --imagenet",
            summary=True),
 ]
 
