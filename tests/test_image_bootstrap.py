@@ -51,7 +51,7 @@ def test_critical_band_parameters_from_resampled_grids():
     rng = np.random.default_rng(0)
     n = 120
     # accuracy falls with noise sd, most in the middle bands: a fit with a peak
-    probs = [0.9] + [0.9 - c.info["sd"] * (0.8 if 2 <= i % 7 <= 4 else 0.2) / 0.5
+    probs = [0.9] + [0.9 - c.params["sd"] * (0.8 if 2 <= i % 7 <= 4 else 0.2) / 0.5
                      for i, c in enumerate(conds[1:])]
     correct = np.stack([rng.random(n) < max(p, 0.02) for p in probs])
     by_condition = {c.name: _decided(c.name, k) for c, k in zip(conds, correct)}

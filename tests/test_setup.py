@@ -6,7 +6,7 @@ import csv
 import pytest
 import torch
 
-from biasbench.benchmarks.adversarial import Adversarial
+from biasbench.benchmarks.adversarial import Adversarial, attack_cost
 from biasbench.benchmarks.base import Benchmark, Condition
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
@@ -205,7 +205,8 @@ class _CleanAndAttack(Benchmark):
 
     def conditions(self):
         return [Condition("clean", self.images),
-                Condition("PGD-2", self.images, attack=lambda m, x, y, i: x, info={"attack": "PGD-2"})]
+                Condition("PGD-2", self.images, attack=lambda m, x, y, i: x, params={"attack": "PGD-2"},
+                          cost=attack_cost("PGD", steps=2))]
 
     def columns(self, condition, result):
         return {f"top1_acc/{condition.name}": result["top1"]}

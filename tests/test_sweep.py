@@ -18,6 +18,7 @@ from PIL import Image
 import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks import REGISTRY
+from biasbench.benchmarks.adversarial import attack_cost
 from biasbench.benchmarks.base import Benchmark, Condition
 from biasbench.cli import main as suite_main
 from biasbench.data.imagelist import AS_IS, RESIZE_CROP, ImageList
@@ -42,8 +43,9 @@ class _Bench(Benchmark):
         for k, n in enumerate(self.sizes):
             images = ImageList(f"{self.name}-{k}", Path("/nonexistent"), tuple(f"f{i}.png" for i in range(n)),
                                np.zeros(n, dtype=np.int64), self.preprocess)
-            info = {"attack": self.attack} if self.attack else {}
-            out.append(Condition(f"c{k}", images, attack=(lambda *a: None) if self.attack else None, info=info))
+            kind, _, steps = (self.attack or "").partition("-")  # "PGD-40": PGD with 40 steps
+            cost = attack_cost(kind, int(steps or 40)) if self.attack else 1.0
+            out.append(Condition(f"c{k}", images, attack=(lambda *a: None) if self.attack else None, cost=cost))
         return out
 
     def columns(self, condition, result):

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
-from .benchmarks import REGISTRY
+from .benchmarks import REGISTRY, Config, Datasets
 from .errors import ConfigError, UserError, did_you_mean
 from .runner import PRECISIONS, RunOptions, run
 
@@ -139,15 +139,16 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
     return p, flags
 
 
-def _apply_data_root(args, flags: _Flags) -> None:
+def _data_folders(args, flags: _Flags) -> dict[str, str]:
+    """Each dataset flag's folder: as given, else its default folder under --data-root where that exists."""
+    given = {dest: vars(args)[dest] for dest in flags.subdirs}
     if not args.data_root:
-        return
+        return given
     root = Path(args.data_root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"--data-root {root} is not a folder")
-    for dest, sub in flags.subdirs.items():
-        if getattr(args, dest, None) is None and (root / sub).exists():
-            setattr(args, dest, str(root / sub))
+    return {dest: str(root / flags.subdirs[dest]) if value is None and (root / flags.subdirs[dest]).exists()
+            else value for dest, value in given.items()}
 
 
 def make_parser(benchmarks: Sequence[str], description: str = "", *, require_data: bool = True,
@@ -167,7 +168,9 @@ def make_parser(benchmarks: Sequence[str], description: str = "", *, require_dat
             parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind,
                                 help="a reference-script flag that has no effect in this script (accepted so its "
                                      "command lines run unchanged)")
-    if not require_data:
+    if require_data:
+        parser.set_defaults(benchmarks=None)  # a script's own benchmarks, all of them
+    else:
         parser.add_argument("--benchmarks", default=None,
                             help=f"comma-separated subset of: {', '.join(benchmarks)} (default: all with data)")
     return parser, flags
@@ -195,10 +198,21 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
 
 
 def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) -> int:
-    """Run what parsed ``args`` ask for; raises UserError (``main`` prints it)."""
-    if getattr(args, "benchmarks", None):
-        benchmarks = select_benchmarks(args.benchmarks, benchmarks)
-    return _main(args, flags, benchmarks, require_data)
+    """Run what parsed ``args`` ask for: resolve the models (a misspelt name is found before any
+    dataset is read), build the benchmarks, run them, report. Raises UserError (``main`` prints it)."""
+    from . import zoo
+    from .results import ResultsStore
+
+    start = time.perf_counter()
+    local = zoo.LocalModels()  # the file:// checkpoints --model names
+    models = zoo.resolve_models(args.model, local)
+    built = build_benchmarks(args, flags, benchmarks, require_data)
+    store = ResultsStore(args.results)
+    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
+                   trust_checkpoint=args.trust_checkpoint)
+    written = run(built, models, store, run_options(args), load=load, shard=args.shard)
+    _report(written, store, args, time.perf_counter() - start)
+    return 0
 
 
 def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
@@ -210,34 +224,28 @@ def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
     return chosen
 
 
-def _main(args, flags: _Flags, names: Sequence[str], require_data: bool) -> int:
-    from . import zoo
-    from .results import ResultsStore
-
-    start = time.perf_counter()
-    local = zoo.LocalModels()  # the file:// checkpoints --model names
-    models = zoo.resolve_models(args.model, local)  # a misspelt name is found before any dataset is read
-    built = build_benchmarks(args, flags, names, require_data)
-    opts = run_options(args)
-    store = ResultsStore(args.results)
-    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
-                   trust_checkpoint=args.trust_checkpoint)
-    written = run(built, models, store, opts, load=load, shard=args.shard)
-    _report(written, store, args, time.perf_counter() - start)
-    return 0
-
-
-def build_benchmarks(args, flags: _Flags, names: Sequence[str], require_data: bool) -> list:
-    """The benchmarks ``names`` built from parsed flags (reads and checks their datasets)."""
-    _apply_data_root(args, flags)
+def benchmark_config(args, flags: _Flags, names: Sequence[str], require_data: bool) -> Config:
+    """The typed config the benchmarks are built from, made once from parsed flags (``args`` is not changed)."""
     if args.batch_size < 1 or args.num_workers < 0:
         raise ConfigError("--batch_size must be >= 1 and --num_workers >= 0")
     if args.n_samples is not None and args.n_samples < 1:
         raise ConfigError(f"--n_samples {args.n_samples}: expected a positive number of images")
+    # Named benchmarks (a script's own, or --benchmarks) must find their data; the rest are skipped without.
+    asked = names if require_data or args.benchmarks else ()
+    return Config.from_flags(vars(args) | _data_folders(args, flags), asked=asked)
+
+
+def build_benchmarks(args, flags: _Flags, names: Sequence[str], require_data: bool) -> list:
+    """The benchmarks ``names`` (narrowed by ``--benchmarks``) built from parsed flags (reads and checks
+    their datasets); a benchmark without its data is an error when ``require_data``, else skipped."""
+    if args.benchmarks:
+        names = select_benchmarks(args.benchmarks, names)
+    config = benchmark_config(args, flags, names, require_data)
+    datasets = Datasets(config)
     built = []
     for name in names:
         spec = REGISTRY[name]
-        bench = spec.build_from(args)
+        bench = spec.build(config, datasets)
         if bench is None:
             if require_data:
                 raise ConfigError(f"{name} needs its data: pass {spec.data_flag} (or --data-root)")
@@ -280,10 +288,11 @@ def _load_model(name, device, *, local, cache_dir, offline, trust_checkpoint):
 
 def headline_columns() -> list[str]:
     """The paper's headline columns: the generalization aggregates' inputs and the bias scores."""
-    from .analysis.aggregates import AGGREGATES
+    from .analysis.aggregates import AGGREGATES, BIASES
+    from .benchmarks.spectral import PREFERENCES, preference_column
 
-    biases = ["shape-bias", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm",
-              "metric/criticalband/cf_norm", "metric/criticalband/pns_norm"]
+    # the bias scores as the benchmarks write them: LPP/HPP are their own columns there
+    biases = [c for b, cols in BIASES.items() for c in ((preference_column(b),) if b in PREFERENCES else cols)]
     return [c for cols in AGGREGATES.values() for c in cols] + biases
 
 

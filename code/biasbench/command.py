@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .benchmarks import REGISTRY
-from .cli import OneLineErrors, main as cli_main, make_parser
+from .cli import OneLineErrors, main as cli_main
 
 USAGE = __doc__.split("\n\n", 1)[1]
 
@@ -30,17 +30,6 @@ def models_table(category: str | None = None, cache_dir=None) -> list[tuple[str,
         have = sum((root / download.relpath(s)).is_file() for s in files)
         state = "-" if not files else "yes" if have == len(files) else "partly" if have else "no"
         rows.append((name, get_entry(name).category, state))
-    return rows
-
-
-def benchmarks_table() -> list[tuple[str, str, str, str]]:
-    """(name, data flag, folder under --data-root, first paragraph of its module's docstring: its columns)."""
-    rows = []
-    for name, spec in REGISTRY.items():
-        _, flags = make_parser([name])
-        dest = next((a.dest for a in flags.parser._actions if spec.data_flag in a.option_strings), None)
-        doc = " ".join((spec.load().__doc__ or "").strip().split("\n\n")[0].split())
-        rows.append((name, spec.data_flag, flags.subdirs.get(dest, "-"), doc))
     return rows
 
 
@@ -78,10 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print([("model", "category", "cached"), *rows])
         return 0
     if cmd == "benchmarks":
-        OneLineErrors(prog="biasbench benchmarks").parse_args(rest)
-        for name, flag, folder, doc in benchmarks_table():
-            print(f"{name}: data {flag} (--data-root folder {folder})\n    {doc}")
-        return 0
+        from .benchmarks.listing import main as listing_main
+
+        return listing_main(rest, prog="biasbench benchmarks")
     print(f"error: unknown subcommand {cmd!r}; expected run, suite, analyze, models or benchmarks (biasbench --help)",
           file=sys.stderr)
     return 2

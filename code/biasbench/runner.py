@@ -397,9 +397,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     unreadable = UnreadableCounter()
     # The bar counts work, not images: image x (condition, model) evaluations, an attack weighted by its
     # forward-pass equivalents (PGD-40: 121), so it moves within a batch and its rate and ETA mean something.
-    from .sweep.plan import forward_equivalents  # the sweep's cost model (imported here: sweep imports the runner)
-
-    cost = {id(w): forward_equivalents(w.condition) for w in works}
+    cost = {id(w): w.condition.cost for w in works}
     evals_per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
     split = _SplitOnOOM()
@@ -474,7 +472,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 device=device_name(device),
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
-                       **({"deterministic": True} if opts.deterministic else {}), **w.condition.info},
+                       **({"deterministic": True} if opts.deterministic else {}), **w.condition.params, **w.condition.provenance},
             ), per_image))
     return records
 

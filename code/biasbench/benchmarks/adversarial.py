@@ -14,13 +14,29 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm, parse_eps
+from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm
 from ..cli import bool_flag
-from .base import Benchmark, Condition
+from .base import Benchmark, Column, Condition
 from .imagenet import add_arguments as add_imagenet_arguments
-from .imagenet import load_val
 
 log = logging.getLogger("biasbench")
+
+# Forward-pass equivalents per image of one attack step: a forward and a backward (about two
+# forwards). FGSM is one step; AutoAttack (standard) runs APGD-CE/-T, FAB-T and Square with
+# hundreds of steps and queries: a rough figure, on the safe side for robust models.
+STEP_COST = 3
+AUTOATTACK_COST = 3000
+
+
+def attack_names(attacks=("PGD",), steps: int = 40) -> list[str]:
+    """The attacks' names as in their columns: ``PGD-<steps>``, ``FGSM``, ``AutoAttack``."""
+    return [f"PGD-{steps}" if a == "PGD" else a for a in attacks]
+
+
+def attack_cost(kind: str, steps: int = 40) -> float:
+    """Forward-pass equivalents per image of an attack (``kind``: PGD, FGSM or AutoAttack) plus the
+    forward that scores it: PGD-40: 40 x 3 + 1 = 121; FGSM: 4; AutoAttack: about 3000."""
+    return {"PGD": 1.0 + STEP_COST * steps, "FGSM": 1.0 + STEP_COST, "AutoAttack": float(AUTOATTACK_COST)}[kind]
 
 
 def _synchronize(device: torch.device) -> None:
@@ -63,20 +79,36 @@ class Adversarial(Benchmark):
         self.attacks = []
         for e in self.eps:
             if pgd:
-                self.attacks.append((f"PGD-{steps}", e, PGDAttack(e, steps=steps, step_size=step_size, seed=seed)))
+                self.attacks.append((f"PGD-{steps}", e, PGDAttack(e, steps=steps, step_size=step_size, seed=seed),
+                                     attack_cost("PGD", steps)))
             if fgsm_:
-                self.attacks.append(("FGSM", e, lambda m, x, y, i, e=e: fgsm(m, x, y, e)))
+                self.attacks.append(("FGSM", e, lambda m, x, y, i, e=e: fgsm(m, x, y, e), attack_cost("FGSM")))
             if aa:
-                self.attacks.append(("AutoAttack", e, lambda m, x, y, i, e=e: autoattack(m, x, y, e, seed=seed)))
+                self.attacks.append(("AutoAttack", e, lambda m, x, y, i, e=e: autoattack(m, x, y, e, seed=seed),
+                                     attack_cost("AutoAttack")))
 
     def conditions(self):
         return [Condition(f"{name}/eps={eps_label(e)}/255", self.images,
                           attack=_Projected(attack, f"{name} eps={eps_label(e)}/255", len(self.images)),
-                          info={"attack": name, "eps": e, "seed": self.seed})
-                for name, e, attack in self.attacks]
+                          params={"attack": name, "eps": e}, provenance={"seed": self.seed},
+                          cost=cost)
+                for name, e, attack, cost in self.attacks]
 
     def columns(self, condition, result):
-        return {eps_column(condition.info["eps"], condition.info["attack"]): result["top1"]}
+        return {eps_column(condition.params["eps"], condition.params["attack"]): result["top1"]}
+
+    @staticmethod
+    def declare(attacks=("PGD",), eps=(LOW_EPS,), steps: int = 40) -> list[Column]:
+        out = []
+        for e in eps:
+            for name in attack_names(attacks, steps):
+                column = eps_column(e, name)
+                if column == eps_column(LOW_EPS):
+                    out.append(Column(column, f"top-1 accuracy (%) after L-inf {name} at eps 0.5/255 (the paper's)"))
+                else:
+                    out.append(Column(column, "top-1 accuracy (%) after an L-inf attack (PGD-<steps>, FGSM, "
+                                      "AutoAttack) at eps k/255", "top1_acc/<attack>/eps=<k>/255"))
+        return out
 
 
 def add_arguments(parser, add) -> None:
@@ -89,9 +121,13 @@ def add_arguments(parser, add) -> None:
     add("--step_size", "--step-size", default="2/255", help="absolute PGD step size (the paper's 2/255)")
 
 
-def build(args):
-    if not args.imagenet:
+def build(name, config, datasets):
+    if not config.imagenet:
         return None
-    pgd = args.pgd or not (args.fgsm or args.aa)
-    return Adversarial(load_val(args), eps=parse_eps(args.eps), pgd=pgd, fgsm_=args.fgsm, aa=args.aa,
-                       steps=args.steps, step_size=parse_eps(args.step_size, "--step_size")[0], seed=args.seed)
+    return Adversarial(datasets.imagenet_val(), eps=config.eps, pgd="PGD" in config.attacks,
+                       fgsm_="FGSM" in config.attacks, aa="AutoAttack" in config.attacks, steps=config.steps,
+                       step_size=config.step_size, seed=config.seed)
+
+
+def declared_columns(name, config):
+    return Adversarial.declare(config.attacks, config.eps, config.steps)

@@ -4,7 +4,12 @@ A benchmark never touches devices, batching or models: it declares its
 conditions (the images, an optional transform applied to whole batches on the
 device, an optional per-model attack, and an accuracy accumulator), turns each
 condition's result into result columns, and derives summary columns from the
-columns of all its conditions. The runner does the rest.
+columns of all its conditions, read by name. The runner does the rest.
+
+Every benchmark module also declares, without reading any data, the columns it
+writes (``declared_columns(name, config)``: a list of ``Column``): the listing
+``python -m biasbench.benchmarks``, the README's column table and the analysis's
+column names come from there (README "Benchmarks and their columns").
 """
 
 from __future__ import annotations
@@ -48,6 +53,28 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
+@dataclass(frozen=True)
+class Column:
+    """A result column a benchmark writes: its name (the paper's) and what the value is.
+    ``family`` names the pattern it is one instance of (``top1_acc/<corruption>_<severity>``;
+    the name itself when it stands alone); ``summary`` marks a column derived from every
+    condition of the benchmark (written once all of them have a result)."""
+
+    name: str
+    meaning: str
+    family: str = ""
+    summary: bool = False
+
+    @property
+    def pattern(self) -> str:
+        return self.family or self.name
+
+
+def family(pattern: str, meaning: str, names, *, summary: bool = False) -> list[Column]:
+    """The columns ``names`` as instances of one ``pattern`` with one meaning."""
+    return [Column(n, meaning, pattern, summary) for n in names]
+
+
 @dataclass
 class Condition:
     name: str
@@ -55,8 +82,14 @@ class Condition:
     transform: Transform | None = None
     attack: Attack | None = None
     metric: Callable[[], object] = TopK
-    # Extra columns or provenance this condition wants recorded (e.g. the cut-off value).
-    info: dict = field(default_factory=dict)
+    # What the benchmark's columns() reads to name this condition's columns (e.g. the cut-off).
+    # Recorded with the result too.
+    params: dict = field(default_factory=dict)
+    # Recorded with the result, never read back to name columns (e.g. the attack's seed).
+    provenance: dict = field(default_factory=dict)
+    # Forward-pass equivalents per image and model (an attack's steps: PGD-40 costs 121): the
+    # runner's progress bar and the sweep planner's job lengths count work with it.
+    cost: float = 1.0
 
     @property
     def transform_key(self) -> tuple:

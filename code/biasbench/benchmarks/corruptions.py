@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..data import corruptions as data
 from ..data.imagelist import ImageList
-from .base import Benchmark, Condition
+from .base import Benchmark, Column, Condition, family
 
 
 def cell_column(corruption: str, severity: int, k: int = 1) -> str:
@@ -30,11 +30,11 @@ class CorruptionBenchmark(Benchmark):
         self.cells = cells
 
     def conditions(self) -> list[Condition]:
-        return [Condition(f"{c}/{s}", images, info={"corruption": c, "severity": s})
+        return [Condition(f"{c}/{s}", images, params={"corruption": c, "severity": s})
                 for (c, s), images in self.cells.items()]
 
     def columns(self, condition: Condition, result: dict) -> dict[str, float]:
-        c, s = condition.info["corruption"], condition.info["severity"]
+        c, s = condition.params["corruption"], condition.params["severity"]
         return {cell_column(c, s): result["top1"], cell_column(c, s, 5): result["top5"]}
 
     def summarize(self, values: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -50,9 +50,15 @@ class CorruptionBenchmark(Benchmark):
         """Summary columns from every cell's top-1 accuracy (``values``: all conditions' columns)."""
 
 
-def selection(args, corruptions_flag: str, severities_flag: str, valid: Sequence[str]) -> dict:
-    """Reader keyword arguments from the parsed flags (flag names as on the command line)."""
-    dest = lambda flag: flag.lstrip("-").replace("-", "_")  # noqa: E731
-    return dict(corruptions=data.select(getattr(args, dest(corruptions_flag)), valid, corruptions_flag),
-                severities=data.select_severities(getattr(args, dest(severities_flag)), severities_flag),
-                check=args.check_dataset, n_samples=args.n_samples)
+def cell_columns(title: str, corruptions: Sequence[str], severities: Sequence[int]) -> list[Column]:
+    """The declared columns of the cells of a selection (summaries are the subclass's)."""
+    out = []
+    for k in (1, 5):
+        out += family(f"top{k}_acc/<corruption>_<severity>", f"top-{k} accuracy (%) on one {title} cell",
+                      [cell_column(c, s, k) for c in corruptions for s in severities])
+    return out
+
+
+def complete(corruptions: Sequence[str], severities: Sequence[int], all_corruptions: Sequence[str]) -> bool:
+    """Whether a selection is every cell: only then are the summaries written."""
+    return set(all_corruptions) <= set(corruptions) and set(data.SEVERITIES) <= set(severities)

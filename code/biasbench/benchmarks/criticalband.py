@@ -10,17 +10,25 @@ accuracy (the paper's). The whole grid is stored, so either can be recomputed.
 
 from __future__ import annotations
 
-from ..metrics.criticalband import make_grid, summary
+from ..metrics.criticalband import SUMMARY_KEYS, make_grid, summary
 from ..transforms.criticalband import BANDS, SDS, CriticalBandNoise
-from .base import Benchmark, Condition
+from .base import Benchmark, Column, Condition, family
 from .imagenet import add_arguments as add_imagenet_arguments
-from .imagenet import load_val
 
 NOISE_FREE = "sd=0"
 
 
 def cell(band: int, sd: float) -> str:
     return f"f={band}/sd={sd}"
+
+
+def accuracy_column(condition: str) -> str:
+    return f"top1_acc/criticalband/{condition}"
+
+
+def summary_column(key: str) -> str:
+    """``metric/criticalband/<bw|cf|pns>[_norm]``."""
+    return f"metric/criticalband/{key}"
 
 
 class CriticalBand(Benchmark):
@@ -40,21 +48,39 @@ class CriticalBand(Benchmark):
             for band in BANDS:
                 conds.append(Condition(cell(band, sd), self.images, transform=CriticalBandNoise(band, sd, self.seed,
                                                                                             self.dtype),
-                                       info={"band": band, "sd": sd}))
+                                       params={"band": band, "sd": sd}))
         return conds
 
     def columns(self, condition, result):
-        return {f"top1_acc/criticalband/{condition.name}": result["top1"]}
+        return {accuracy_column(condition.name): result["top1"]}
 
     def summarize(self, values):
-        acc = {name: next(iter(cols.values())) for name, cols in values.items()}
+        acc = {name: cols[accuracy_column(name)] for name, cols in values.items()}
         grid = make_grid(acc[NOISE_FREE], [[acc[cell(b, sd)] for b in BANDS] for sd in SDS])
-        return {f"metric/criticalband/{k}": v for k, v in summary(grid).items()}
+        return {summary_column(k): v for k, v in summary(grid).items()}
+
+    @staticmethod
+    def declare() -> list[Column]:
+        return [Column(accuracy_column(NOISE_FREE), "top-1 accuracy (%) of the low-contrast greyscale images, "
+                       "no noise"),
+                *family("top1_acc/criticalband/f=<f>/sd=<sd>", "top-1 accuracy (%) with noise of SD sd in octave "
+                        "band f (0 = coarsest, centred at 1.75 * 2^f cycles/image)",
+                        [accuracy_column(cell(b, sd)) for sd in SDS for b in BANDS]),
+                *family("metric/criticalband/{bw,cf,pns}", "the Gaussian fit of the noise thresholds at the 50 % "
+                        "criterion: bandwidth (octaves), centre frequency (cycles/image), peak noise sensitivity",
+                        [summary_column(k) for k in SUMMARY_KEYS if not k.endswith("_norm")], summary=True),
+                *family("metric/criticalband/{bw,cf,pns}_norm", "the same fit at 50 % of the noise-free accuracy "
+                        "(the paper's)", [summary_column(k) for k in SUMMARY_KEYS if k.endswith("_norm")],
+                        summary=True)]
 
 
 def add_arguments(parser, add) -> None:
     add_imagenet_arguments(parser, add)
 
 
-def build(args):
-    return CriticalBand(load_val(args), seed=args.seed) if args.imagenet else None
+def build(name, config, datasets):
+    return CriticalBand(datasets.imagenet_val(), seed=config.seed) if config.imagenet else None
+
+
+def declared_columns(name, config):
+    return CriticalBand.declare()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-from ..data.imagenet import imagenet_val, real_labels, real_targets
+from ..data.imagenet import real_labels, real_targets
 from ..metrics.accuracy import ReaL
-from .base import Benchmark, Condition
+from .base import Benchmark, Column, Condition
+
+TOP1, TOP5, REAL_TOP1 = "top1_acc/imagenet", "top5_acc/imagenet", "top1_acc/imagenet-real"
+CLEAN_COLUMNS = [Column(TOP1, "top-1 accuracy (%) on ImageNet val"),
+                 Column(TOP5, "top-5 accuracy (%) on ImageNet val")]
 
 
 class ImageNetClean(Benchmark):
@@ -20,7 +23,7 @@ class ImageNetClean(Benchmark):
         return [Condition("clean", self.images)]
 
     def columns(self, condition, result):
-        return {"top1_acc/imagenet": result["top1"], "top5_acc/imagenet": result["top5"]}
+        return {TOP1: result["top1"], TOP5: result["top5"]}
 
 
 class ImageNetReaL(Benchmark):
@@ -37,7 +40,7 @@ class ImageNetReaL(Benchmark):
         return [Condition("real", self.images, metric=partial(ReaL, self.targets))]
 
     def columns(self, condition, result):
-        return {"top1_acc/imagenet-real": result["top1"]}
+        return {REAL_TOP1: result["top1"]}
 
 
 def add_arguments(parser, add) -> None:
@@ -47,23 +50,18 @@ def add_arguments(parser, add) -> None:
         help="ReaL labels real.json (default: ROOT/real.json if present, else the copy that ships with timm)")
 
 
-def load_val(args):
-    """ImageNet val from the flags shared by every benchmark on it (cached per args object)."""
-    cached = getattr(args, "_imagenet_val", None)
-    if cached is None:
-        cached = imagenet_val(args.imagenet, check=args.check_dataset, n_samples=args.n_samples)
-        args._imagenet_val = cached
-    return cached
-
-
-def build_clean(args):
-    return ImageNetClean(load_val(args)) if args.imagenet else None
-
-
-def build_real(args):
-    if not args.imagenet:
+def build(name, config, datasets):
+    if not config.imagenet:
         return None
-    labels = args.real_labels
-    if labels is None and (Path(args.imagenet).expanduser() / "real.json").is_file():
-        labels = Path(args.imagenet).expanduser() / "real.json"  # a real.json beside val/ wins over timm's copy
-    return ImageNetReaL(load_val(args), labels)
+    if name == "imagenet":
+        return ImageNetClean(datasets.imagenet_val())
+    labels = config.real_labels
+    if labels is None and (config.imagenet / "real.json").is_file():
+        labels = config.imagenet / "real.json"  # a real.json beside val/ wins over timm's copy
+    return ImageNetReaL(datasets.imagenet_val(), labels)
+
+
+def declared_columns(name, config):
+    if name == "imagenet":
+        return list(CLEAN_COLUMNS)
+    return [Column(REAL_TOP1, "top-1 accuracy (%) against the ReaL labels, over the 46,837 images that have one")]

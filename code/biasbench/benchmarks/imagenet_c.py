@@ -11,17 +11,20 @@ Summaries (every cell present):
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from ..data import corruptions as data
 from ..metrics.corruption import mce, mean_accuracy, relative_mce
-from .base import Condition
-from .corruptions import CorruptionBenchmark, selection
+from .base import Column, Condition
+from .corruptions import CorruptionBenchmark, cell_columns, complete
+from .imagenet import CLEAN_COLUMNS, TOP1, TOP5
 from .imagenet import add_arguments as add_imagenet_arguments
-from .imagenet import load_val
 
 log = logging.getLogger("biasbench")
 
 CLEAN = "clean"
+MEAN_19, MEAN_15 = "top1_acc/imagenet-c", "top1_acc/imagenet-c-15"
+MCE, RELATIVE_MCE = "metric/imagenet-c/mCE", "metric/imagenet-c/relative_mCE"
 
 
 class ImageNetC(CorruptionBenchmark):
@@ -38,18 +41,14 @@ class ImageNetC(CorruptionBenchmark):
 
     def columns(self, condition, result):
         if condition.name == CLEAN:
-            return {"top1_acc/imagenet": result["top1"], "top5_acc/imagenet": result["top5"]}
+            return {TOP1: result["top1"], TOP5: result["top5"]}
         return super().columns(condition, result)
 
     def summarize_cells(self, cells, values):
         standard = {k: v for k, v in cells.items() if k[0] in data.IMAGENET_C_STANDARD}
-        out = {
-            "top1_acc/imagenet-c": mean_accuracy(cells),
-            "top1_acc/imagenet-c-15": mean_accuracy(standard),
-            "metric/imagenet-c/mCE": mce(standard),
-        }
+        out = {MEAN_19: mean_accuracy(cells), MEAN_15: mean_accuracy(standard), MCE: mce(standard)}
         if CLEAN in values:
-            out["metric/imagenet-c/relative_mCE"] = relative_mce(standard, values[CLEAN]["top1_acc/imagenet"])
+            out[RELATIVE_MCE] = relative_mce(standard, values[CLEAN][TOP1])
         return out
 
 
@@ -62,10 +61,32 @@ def add_arguments(parser, add) -> None:
     add_imagenet_arguments(parser, add)  # --imagenet: the clean accuracy for relative mCE
 
 
-def build_c(args):
-    if not args.imagenet_c:
+SUMMARY_COLUMNS = [
+    Column(MEAN_19, "mean top-1 accuracy (%) over the 95 cells of the 19 corruptions (the paper's)",
+           summary=True),
+    Column(MEAN_15, "mean top-1 accuracy (%) over the 75 cells of the 15 standard corruptions",
+           summary=True),
+    Column(MCE, "AlexNet-normalised mean corruption error (%) over the 15", summary=True),
+    Column(RELATIVE_MCE, "mCE relative to the clean error (%); needs --imagenet",
+           summary=True),
+]
+
+
+def build(name, config, datasets):
+    if not config.imagenet_c:
         return None
-    cells = data.imagenet_c(args.imagenet_c, **selection(args, "--corruptions", "--severities", data.IMAGENET_C))
-    if not args.imagenet:
+    cells = data.imagenet_c(config.imagenet_c, corruptions=config.corruptions, severities=config.severities,
+                            check=config.check_dataset, n_samples=config.n_samples)
+    if not config.imagenet:
         log.info("imagenet-c: no --imagenet, so no relative mCE (it needs the clean accuracy)")
-    return ImageNetC(cells, load_val(args) if args.imagenet else None)
+    return ImageNetC(cells, datasets.imagenet_val() if config.imagenet else None)
+
+
+def declared_columns(name, config):
+    """The cells of the selection; the summaries when it is every cell; the clean accuracy (for
+    relative mCE) is ImageNet val's columns."""
+    out = cell_columns("ImageNet-C", config.corruptions, config.severities)
+    if complete(config.corruptions, config.severities, data.IMAGENET_C):
+        out += SUMMARY_COLUMNS
+    return out + [replace(c, meaning=f"{c.meaning}, with --imagenet (relative mCE's clean error)")
+                  for c in CLEAN_COLUMNS]

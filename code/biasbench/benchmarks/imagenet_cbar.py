@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from ..data import corruptions as data
 from ..metrics.corruption import mean_accuracy
-from .corruptions import CorruptionBenchmark, selection
+from .base import Column
+from .corruptions import CorruptionBenchmark, cell_columns, complete
+
+MEAN = Column("top1_acc/imagenet-cbar", "mean top-1 accuracy (%) over the 50 cells", summary=True)
 
 
 class ImageNetCBar(CorruptionBenchmark):
@@ -13,7 +16,7 @@ class ImageNetCBar(CorruptionBenchmark):
     all_corruptions = data.IMAGENET_CBAR
 
     def summarize_cells(self, cells, values):
-        return {"top1_acc/imagenet-cbar": mean_accuracy(cells)}
+        return {MEAN.name: mean_accuracy(cells)}
 
 
 def add_arguments(parser, add) -> None:
@@ -25,8 +28,14 @@ def add_arguments(parser, add) -> None:
         help="ImageNet-C-bar severities to evaluate, 1..5 when not given")
 
 
-def build_cbar(args):
-    if not args.imagenet_cbar:
+def build(name, config, datasets):
+    if not config.imagenet_cbar:
         return None
-    return ImageNetCBar(data.imagenet_cbar(
-        args.imagenet_cbar, **selection(args, "--cbar-corruptions", "--cbar-severities", data.IMAGENET_CBAR)))
+    return ImageNetCBar(data.imagenet_cbar(config.imagenet_cbar, corruptions=config.cbar_corruptions,
+                                           severities=config.cbar_severities, check=config.check_dataset,
+                                           n_samples=config.n_samples))
+
+
+def declared_columns(name, config):
+    out = cell_columns("ImageNet-C-bar", config.cbar_corruptions, config.cbar_severities)
+    return out + ([MEAN] if complete(config.cbar_corruptions, config.cbar_severities, data.IMAGENET_CBAR) else [])

@@ -19,7 +19,6 @@ mean over the 17 sets of their accuracy on the kept conditions.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from collections.abc import Sequence
@@ -33,12 +32,12 @@ import torch
 from ..data.imagelist import ImageList
 from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
                                    ensure_dataset, image_infos, is_present, offline_message, read_dataset)
-from ..errors import ConfigError, DatasetError
+from ..errors import ConfigError, DatasetError, did_you_mean
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
 from ..results.record import ResultKey
 from ..results.setup import Setup
-from .base import Benchmark, Condition
+from .base import Benchmark, Column, Condition, family
 
 log = logging.getLogger("biasbench")
 
@@ -95,7 +94,8 @@ class ModelVsHuman(Benchmark):
         self._infos = {name: image_infos(images) for name, images in self.datasets.items()}
 
     def conditions(self) -> list[Condition]:
-        return [Condition(name, images, metric=partial(SixteenClassDecisions, len(images)), info={"dataset": name})
+        return [Condition(name, images, metric=partial(SixteenClassDecisions, len(images)),
+                          provenance={"dataset": name})
                 for name, images in self.datasets.items()]
 
     def responses(self, dataset: str, decisions: Sequence[int], subj: str) -> pd.DataFrame:
@@ -141,6 +141,28 @@ class ModelVsHuman(Benchmark):
         if any(a is None for a in accs):
             return {}
         return {"top1_acc/ood_mean": float(np.mean(accs))}
+
+    @staticmethod
+    def declare(datasets: Sequence[str] = PAPER_DATASETS) -> list[Column]:
+        out = []
+        for name in datasets:
+            ds = DATASETS[name]
+            out.append(Column(f"top1_acc/{name}", "16-class accuracy (%) over all its images", "top1_acc/<dataset>"))
+            if ds.top5:
+                out.append(Column(f"top5_acc/{name}", "16-class top-5 accuracy (%)", "top5_acc/<dataset>"))
+            if ds.parametric:
+                out += family("top1_acc/<dataset>/<condition>", "16-class accuracy (%) on one condition of a "
+                              "parametric set", [f"top1_acc/{name}/{c}" for c in ds.conditions])
+                out.append(Column(f"top1_acc/{name}/ood", "16-class accuracy (%) over the conditions the toolbox's "
+                                  "OOD accuracy keeps", "top1_acc/<dataset>/ood"))
+            if name == "cue-conflict":
+                out.append(Column("shape-bias", "S/(S+T): shape decisions among shape or texture decisions on the "
+                                  "cue-conflict images whose shape and texture differ (a fraction)"))
+                out += family("shape-bias/<category>", "shape bias within one shape category",
+                              [f"shape-bias/{c}" for c in CATEGORIES])
+        if set(OOD_DATASETS) <= set(datasets):
+            out.append(Column("top1_acc/ood_mean", "the toolbox's OOD accuracy: mean over the 17 sets", summary=True))
+        return out
 
     def after_run(self, store, models: Sequence[str], opts) -> None:
         """With a responses folder: write each model's response tables from its newest decisions
@@ -201,9 +223,7 @@ def parse_datasets(text: str) -> list[str]:
         if not item:
             continue
         if item not in DATASETS:
-            close = difflib.get_close_matches(item, list(DATASETS), n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{hint}; expected 'all', 'paper' or some of "
+            raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{did_you_mean(item, DATASETS)}; expected 'all', 'paper' or some of "
                               f"{', '.join(DATASETS)}")
         if item not in chosen:
             chosen.append(item)
@@ -224,30 +244,22 @@ def add_arguments(parser, add) -> None:
              "condition,imagename) to DIR/<dataset>/")
 
 
-def _asked_by_name(args) -> bool:
-    """True for eval_model_vs_human.py, or run_suite.py with --benchmarks naming this benchmark."""
-    if not hasattr(args, "benchmarks"):
-        return True
-    return NAME in [b.strip() for b in (args.benchmarks or "").split(",")]
-
-
-def _root(args) -> Path | None:
-    if args.mvh_root:
-        return Path(args.mvh_root).expanduser()
-    data_root = getattr(args, "data_root", None)
-    if data_root and (Path(data_root).expanduser() / "modelvshuman").is_dir():  # the toolbox's own folder name
-        return Path(data_root).expanduser() / "modelvshuman"
+def _root(config) -> Path | None:
+    if config.mvh_root:
+        return config.mvh_root
+    if config.data_root and (config.data_root / "modelvshuman").is_dir():  # the toolbox's own folder name
+        return config.data_root / "modelvshuman"
     return None
 
 
-def build(args):
-    """The benchmark from the flags: datasets from --mvh-root, else from the cache (downloaded
-    on first use). None (skipped) when offline without the data in a multi-benchmark run."""
+def build(name, config, datasets):
+    """The benchmark from the config: datasets from --mvh-root, else from the cache (downloaded
+    on first use). None (skipped) when offline without the data in a run over whatever has data."""
     from ..paths import offline as offline_env
 
-    names = parse_datasets(args.mvh_datasets)
-    offline = bool(getattr(args, "offline", False)) or offline_env()
-    root = _root(args)
+    names = list(config.mvh_datasets)
+    offline = config.offline or offline_env()
+    root = _root(config)
     if root is not None:
         for n in names:
             if not is_present(root / n):
@@ -255,15 +267,17 @@ def build(args):
                                    "there, or leave out --mvh-root to have it downloaded into the cache")
         folders = {n: root / n for n in names}
     else:
-        cache = cache_root(getattr(args, "cache_dir", None))
+        cache = cache_root(config.cache_dir)
         missing = [n for n in names if not is_present(cache / n)]
         if missing and offline:
-            if not _asked_by_name(args):
+            if NAME not in config.asked:
                 log.warning("skipping %s: %s", NAME, offline_message(missing, cache))
                 return None
             raise DatasetError(offline_message(missing, cache))
-        folders = {n: ensure_dataset(n, cache, offline=offline, progress=getattr(args, "progress", True))
-                   for n in names}
-    datasets = {n: read_dataset(folders[n], n, check=args.check_dataset, n_samples=args.n_samples) for n in names}
-    return ModelVsHuman(datasets, responses_dir=getattr(args, "responses_dir", None))
+        folders = {n: ensure_dataset(n, cache, offline=offline, progress=config.progress) for n in names}
+    read = {n: read_dataset(folders[n], n, check=config.check_dataset, n_samples=config.n_samples) for n in names}
+    return ModelVsHuman(read, responses_dir=config.responses_dir)
 
+
+def declared_columns(name, config):
+    return ModelVsHuman.declare(config.mvh_datasets)

@@ -12,9 +12,7 @@ from ..data import ood
 from ..data.imagelist import ImageList
 from ..data.synsets import subset_indices
 from ..metrics.accuracy import TopK
-from .base import Benchmark, Condition
-
-_SUBSET = {"imagenet-a": "a", "imagenet-r": "r"}
+from .base import Benchmark, Column, Condition
 
 
 class ShiftedSet(Benchmark):
@@ -23,7 +21,7 @@ class ShiftedSet(Benchmark):
     def __init__(self, name: str, images: ImageList):
         self.name = name
         self.images = images
-        subset = _SUBSET.get(name)
+        subset = ood.LAYOUTS[name].subset  # A and R: logits restricted to the dataset's own 200 classes
         self.classes = subset_indices(subset) if subset else None
 
     def conditions(self):
@@ -40,12 +38,14 @@ def add_arguments(parser, add) -> None:
             help=f"{lay.title} root ({lay.total:,} images in {lay.n_classes} class folders)")
 
 
-def _build(name: str, args):
-    root = getattr(args, name.replace("-", "_"))
-    return ShiftedSet(name, ood.read(name, root, check=args.check_dataset, n_samples=args.n_samples)) if root else None
+def build(name, config, datasets):
+    root = {"imagenet-a": config.imagenet_a, "imagenet-r": config.imagenet_r, "imagenet-sketch": config.imagenet_sketch,
+            "imagenet-v2": config.imagenet_v2}[name]
+    return ShiftedSet(name, ood.read(name, root, check=config.check_dataset, n_samples=config.n_samples)) \
+        if root else None
 
 
-build_a = partial(_build, "imagenet-a")
-build_r = partial(_build, "imagenet-r")
-build_sketch = partial(_build, "imagenet-sketch")
-build_v2 = partial(_build, "imagenet-v2")
+def declared_columns(name, config):
+    lay = ood.LAYOUTS[name]
+    scope = f" (logits restricted to its {lay.n_classes} classes)" if lay.subset else ""
+    return [Column(f"top{k}_acc/{name}", f"top-{k} accuracy (%) on {lay.title}{scope}") for k in (1, 5)]

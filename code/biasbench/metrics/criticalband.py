@@ -30,9 +30,12 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import ResultsError
+from ..transforms.criticalband import BANDS, LOWEST_CENTRE, SDS
 
-GRID_SDS: tuple[float, ...] = (0.0, 0.02, 0.04, 0.08, 0.16)
-N_BANDS = 7
+# The grid's rows: the noise-free run, then the noise SDs of the stimuli; its columns: the bands.
+GRID_SDS: tuple[float, ...] = (0.0, *SDS)
+N_BANDS = len(BANDS)
+SUMMARY_KEYS = ("bw", "cf", "pns", "bw_norm", "cf_norm", "pns_norm")
 MAX_THRESHOLD = len(GRID_SDS) - 1
 P0 = (1.0, 0.0, 1.0)
 BOUNDS = ((0.0, -np.inf, -np.inf), (float(MAX_THRESHOLD), np.inf, np.inf))
@@ -107,7 +110,7 @@ def fit_thresholds(t, criterion: float = float("nan")) -> CriticalBandFit:
         res = least_squares(lambda p: _gauss(x, *p) - t, P0, jac="2-point", bounds=BOUNDS, method="trf")
     a, mu, sigma = res.x
     with np.errstate(over="ignore"):  # a runaway mu gives cf = inf, not an exception
-        bw, cf, pns = 2.0 * np.sqrt(np.log(4.0)) * sigma, 1.75 * np.exp2(mu), np.exp2(a - 4.0)
+        bw, cf, pns = 2.0 * np.sqrt(np.log(4.0)) * sigma, LOWEST_CENTRE * np.exp2(mu), np.exp2(a - 4.0)
     return CriticalBandFit(bw=float(bw), cf=float(cf), pns=float(pns), thresholds=tuple(int(v) for v in t), A=float(a),
                            mu=float(mu), sigma=float(sigma), criterion=float(criterion), converged=bool(res.success))
 
@@ -130,5 +133,5 @@ def fit_normalized(grid) -> CriticalBandFit:
 def summary(grid) -> dict[str, float]:
     """The six result values of a grid: bw, cf, pns (criterion 50 %) and bw_norm, cf_norm, pns_norm."""
     plain, norm = fit(grid), fit_normalized(grid)
-    return {"bw": plain.bw, "cf": plain.cf, "pns": plain.pns,
-            "bw_norm": norm.bw, "cf_norm": norm.cf, "pns_norm": norm.pns}
+    values = (plain.bw, plain.cf, plain.pns, norm.bw, norm.cf, norm.pns)
+    return dict(zip(SUMMARY_KEYS, values))

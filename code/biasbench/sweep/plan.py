@@ -2,8 +2,8 @@
 
 A job runs one benchmark for a few models, on every n-th condition of it from i (the runner's
 ``shard``). Its length is estimated from the image counts of its conditions and the user's
-``--images-per-second`` (one model's forward passes per second); attacks count as many forward
-passes as their steps take. For each benchmark the planner keeps as many models per job as it
+``--images-per-second`` (one model's forward passes per second) and each condition's declared
+cost (forward-pass equivalents per image: an attack counts as many as its steps take). For each benchmark the planner keeps as many models per job as it
 can (they share every data pass) and uses the fewest shards that keep every job under the time
 limit times ``headroom``.
 """
@@ -11,7 +11,6 @@ limit times ``headroom``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -19,23 +18,10 @@ from ..benchmarks.base import Benchmark, Condition
 from ..data.imagelist import RESIZE_CROP, ImageList
 from ..errors import ConfigError
 
-# Forward-pass equivalents per image of one attack step: a forward and a backward (about two
-# forwards). FGSM is one step; AutoAttack (standard) runs APGD-CE/-T, FAB-T and Square with
-# hundreds of steps and queries: a rough figure, on the safe side for robust models.
-_STEP_COST = 3
-_ATTACK_COST = {"FGSM": 1 + _STEP_COST, "AutoAttack": 3000}
-_PGD = re.compile(r"PGD-(\d+)")
-
-
 def forward_equivalents(condition: Condition) -> float:
-    """Forward passes per image and model that ``condition`` costs."""
-    if condition.attack is None:
-        return 1.0
-    name = str(condition.info.get("attack", ""))
-    m = _PGD.fullmatch(name)
-    if m:
-        return 1 + _STEP_COST * int(m.group(1))
-    return float(_ATTACK_COST.get(name, _ATTACK_COST["AutoAttack"]))
+    """Forward passes per image and model that ``condition`` costs: what it declares
+    (``Condition.cost``; attacks: ``benchmarks.adversarial.attack_cost``)."""
+    return float(condition.cost)
 
 
 @dataclass(frozen=True)

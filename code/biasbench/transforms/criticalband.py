@@ -26,8 +26,10 @@ from .. import rng
 from ..errors import ConfigError
 from .laplacian import band_reconstruction, pyramid_height
 
+# The grid (README "Bias measurements"), read by metrics/criticalband.py and the benchmark too.
 BANDS: tuple[int, ...] = tuple(range(7))
 SDS: tuple[float, ...] = (0.02, 0.04, 0.08, 0.16)
+LOWEST_CENTRE = 1.75  # cycles/image at the coarsest band; each band is an octave above the last
 CONTRAST = 0.2
 GREY_MEAN = 0.449
 EPSILON = 0.1  # an out-of-range pixel is moved this far inside [0, 1]
@@ -37,7 +39,7 @@ CPU_CHUNK = 4  # images per step on the CPU
 
 def centre_frequency(band: int) -> float:
     """Centre frequency of ``band`` in cycles per image (224 px): 1.75 * 2**band."""
-    return 1.75 * 2.0 ** band
+    return LOWEST_CENTRE * 2.0 ** band
 
 
 def pil_greyscale(images: Tensor) -> Tensor:

@@ -1,0 +1,5 @@
+import sys
+
+from .listing import main
+
+sys.exit(main())
