@@ -55,7 +55,8 @@ def paper_batch(images) -> torch.Tensor:
 
 
 def reference_top1(net, images) -> float:
-    """Top-1 of ``net`` on ``images`` by PIL + torchvision directly (paper_batch)."""
+    """Top-1 of ``net`` on ``images`` by PIL + torchvision directly (paper_batch); raises whatever PIL
+    raises for a file it cannot read."""
     x = paper_batch(images)
     with torch.no_grad():
         pred = net(x).argmax(1)
