@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision import transforms as T
 
 from biasbench.data.imagelist import AS_IS, RESIZE_CROP, decode
 from biasbench.data.imagenet import imagenet_val, real_labels, real_targets
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import DatasetError
 from biasbench.metrics.accuracy import ReaL, TopK
+from helpers import PAPER_PREPROCESS
 
 WNIDS = imagenet_wnids()
 
@@ -28,7 +28,7 @@ def _write(path, size, seed, fmt="JPEG"):
 def test_decode_is_pixel_identical_to_torchvision_pipeline(tmp_path, size):
     f = tmp_path / "x.JPEG"
     _write(f, size, seed=sum(size))
-    ref = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])(Image.open(f).convert("RGB"))
+    ref = PAPER_PREPROCESS(Image.open(f).convert("RGB"))
     ours = decode(f, RESIZE_CROP)
     assert ours.dtype == torch.uint8 and ours.shape == (3, 224, 224)
     assert torch.equal(ours.float() / 255, ref)
