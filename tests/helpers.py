@@ -9,6 +9,7 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
+from biasbench.benchmarks.base import Benchmark
 from biasbench.data.synsets import imagenet_wnids
 
 # The paper's preprocessing by PIL + torchvision directly: the independent source the suite's own
@@ -84,6 +85,17 @@ def interpolating_tinynet(x: torch.Tensor, labels: torch.Tensor, seed: int, scal
         net.fc.weight.copy_((torch.linalg.pinv(feats) @ onehot).T * scale)
         net.fc.bias.zero_()
     return net
+
+
+class ImagesBenchmark(Benchmark):
+    """A test benchmark over one ImageList, ``self.images``: a subclass gives its ``name`` and
+    ``conditions()``; columns ``top1_acc/<condition>`` unless it says otherwise."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def columns(self, condition, result):
+        return {f"top1_acc/{condition.name}": result["top1"]}
 
 
 class Loader:

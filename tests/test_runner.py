@@ -3,12 +3,12 @@ resume, shards, batch-size independence, clear errors."""
 
 import pytest
 
-from biasbench.benchmarks.base import Benchmark, Condition
+from biasbench.benchmarks.base import Condition
 from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
 from biasbench.errors import UserError
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
-from helpers import Loader, TinyNet, nudged_tinynet, reference_top1
+from helpers import ImagesBenchmark, Loader, TinyNet, nudged_tinynet, reference_top1
 
 OPTS = dict(device="cpu", num_workers=0, progress=False)
 
@@ -52,20 +52,14 @@ def test_resume_skips_what_the_log_holds(tmp_path, val):
     assert redo.calls == ["a", "b"]
 
 
-class _Brightness(Benchmark):
+class _Brightness(ImagesBenchmark):
     """A benchmark with several transformed conditions and a summary, to test shards."""
 
     name = "brightness"
 
-    def __init__(self, images):
-        self.images = images
-
     def conditions(self):
         return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s)
                 for s in (0.25, 0.5, 0.75, 1.0)]
-
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
 
     def summarize(self, values):
         return {"top1_acc/brightness-mean": sum(v for c in values.values() for v in c.values()) / len(values)}

@@ -13,7 +13,7 @@ from biasbench.results import Record, ResultsStore
 from biasbench.results import __main__ as results_cli
 from biasbench.results.setup import Setup, is_reference_row, split_row
 from biasbench.runner import RunOptions, run
-from helpers import TinyNet, nudged_tinynet
+from helpers import ImagesBenchmark, TinyNet, nudged_tinynet
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=8)
 
@@ -155,19 +155,13 @@ def test_transform_key_is_derived_from_type_and_parameters(val):
     assert key(functools.partial(torch.mul, other=2)) != key(functools.partial(torch.mul, other=3))
 
 
-class _TwoScales(Benchmark):
+class _TwoScales(ImagesBenchmark):
     """Two transformed conditions that set no key: before keys were derived they shared the first's transform."""
 
     name = "two_scales"
 
-    def __init__(self, images):
-        self.images = images
-
     def conditions(self):
         return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s) for s in (1.0, 0.0)]
-
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
 
 
 def test_conditions_without_a_key_get_their_own_transform(tmp_path, val):
@@ -188,18 +182,12 @@ class _Zero(torch.nn.Module):
 # ---------------------------------------------------------------- progress counts work
 
 
-class _CleanAndAttack(Benchmark):
+class _CleanAndAttack(ImagesBenchmark):
     name = "clean_and_attack"
-
-    def __init__(self, images):
-        self.images = images
 
     def conditions(self):
         return [Condition("clean", self.images),
                 Condition("PGD-2", self.images, attack=lambda m, x, y, i: x, info={"attack": "PGD-2"})]
-
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
 
 
 def test_progress_counts_images_x_conditions_x_models_with_attacks_by_steps(tmp_path, val, monkeypatch):
