@@ -42,17 +42,13 @@ def cells(all_cells: bool) -> list[tuple[int | None, float]]:
     return [(None, 0.0)] + [(b, sd) for sd in SDS for b in bands]
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--all", action="store_true", help="all 29 conditions (default: 13)")
-    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
-    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
-    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+    common.data_and_model_flags(p)
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def compare(env: common.Env, what: str, n: int, model_name: str, grid, target: float | None) -> None:

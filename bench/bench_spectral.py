@@ -17,15 +17,7 @@ PREFIX = "top1_acc/spectral/"
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__)
-    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
-    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
-    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+    return common.main(__doc__, common.data_and_model_flags, _run, argv)
 
 
 def compare(env: common.Env, what: str, n: int, model_name: str, target: float | None) -> bool:

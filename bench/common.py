@@ -53,6 +53,26 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def data_and_model_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of a script that measures (a) the data path and (b) end to end with a model."""
+    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
+    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
+    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
+
+
+def main(description: str, flags: Callable[[argparse.ArgumentParser], None], measure: Callable[[Env], int],
+         argv: Sequence[str] | None = None) -> int:
+    """A script's whole ``main``: the shared flags plus its own (``flags(parser)``), the Env they give,
+    ``measure(env)``'s exit status, and the temporary data folder removed however ``measure`` ends."""
+    p = parser(description)
+    flags(p)
+    env = Env(p.parse_args(argv))
+    try:
+        return measure(env)
+    finally:
+        env.close()
+
+
 class Env:
     """Parsed flags plus the device, the data folder and the machine's state."""
 
