@@ -42,34 +42,27 @@ def cells(all_cells: bool) -> list[tuple[int | None, float]]:
     return [(None, 0.0)] + [(b, sd) for sd in SDS for b in bands]
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--all", action="store_true", help="all 29 conditions (default: 13)")
-    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
-    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
-    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+    common.data_and_model_flags(p)
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def compare(env: common.Env, what: str, n: int, model_name: str, grid, target: float | None) -> None:
     """Time both sides on the same images and conditions (their noise draws differ)."""
-    args, dev = env.args, env.device
+    dev = env.device
     val, images = common.val_images(env, n)
     net = common.model(model_name, dev)
     conditions = ref.criticalband_conditions(val, grid)
     np.random.seed(0)
-    ref_s, ref_acc = common.timed(lambda: ref.run_conditions(net, conditions, batch_size=args.batch_size,
-                                                             num_workers=args.num_workers, device=dev), dev)
+    ref_s, ref_acc = common.reference_run(env, net, conditions)
     bench = Cells(CriticalBand(images), set(conditions) if len(conditions) < 29 else None)
     suite_s, out = common.suite_run(env, [bench], {model_name: net})
     assert set(common.top1_of(out, model_name, PREFIX)) == set(ref_acc)
-    n_cond = len(conditions)
-    common.row(env, f"{what} ({len(images)} img x {n_cond} cond)", "s", suite_s, ref_s, False, target=target,
-               images_per_s_suite=len(images) * n_cond / suite_s, images_per_s_reference=len(images) * n_cond / ref_s)
+    common.pass_row(env, what, len(images), len(conditions), suite_s, ref_s, target)
 
 
 def _run(env: common.Env) -> int:

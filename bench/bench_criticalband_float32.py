@@ -15,15 +15,13 @@ from biasbench.data.loader import batches
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--n", type=int, default=16, help="images (rounded up to a multiple of 8)")
     p.add_argument("--model", default="resnet18", help="torchvision classifier (random weights) for the decisions")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def _run(env: common.Env) -> int:

@@ -13,18 +13,16 @@ import reference_approach as ref
 PREFIX = "top1_acc/"
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--models", type=int, default=8, help="number of models (N)")
     p.add_argument("--model", default="mobilenet_v3_small",
                    help="torchvision classifier, N copies with different random weights (e.g. resnet50)")
     p.add_argument("--per_class", type=int, default=1, help="images per class and cell (8 classes)")
     p.add_argument("--corruptions", default=None, help="comma-separated C-bar corruptions (default: all 10)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def _run(env: common.Env) -> int:

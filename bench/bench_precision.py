@@ -47,8 +47,7 @@ SUITE = {  # benchmark: (images x conditions, which measured rate applies)
 }
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--n", type=int, default=64, help="images for the deviations (8 classes)")
     p.add_argument("--skip", default=None,
                    help="comma-separated options not to measure (default: compile on the CPU, where its C++ "
@@ -62,11 +61,10 @@ def main(argv=None) -> int:
     p.add_argument("--n_pgd", type=int, default=2, help="projection: images attacked with PGD-40")
     # On a GPU use long passes, e.g. --n 5000 --n_proj 20000 --n_proj_conditions 2000 --n_pgd 1000
     p.add_argument("--no_projection", action="store_true")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def demo_model(env: common.Env) -> torch.nn.Module:

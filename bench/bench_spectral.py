@@ -17,31 +17,20 @@ PREFIX = "top1_acc/spectral/"
 
 
 def main(argv=None) -> int:
-    p = common.parser(__doc__)
-    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
-    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
-    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+    return common.main(__doc__, common.data_and_model_flags, _run, argv)
 
 
 def compare(env: common.Env, what: str, n: int, model_name: str, target: float | None) -> bool:
     """Time the suite's runner and the reference on the spectral benchmark; True when their
     accuracies agree condition by condition."""
-    args, dev = env.args, env.device
+    dev = env.device
     val, images = common.val_images(env, n)
     net = common.model(model_name, dev)
     conditions = ref.spectral_conditions(val, CUTOFFS)
-    ref_s, ref_acc = common.timed(lambda: ref.run_conditions(net, conditions, batch_size=args.batch_size,
-                                                             num_workers=args.num_workers, device=dev), dev)
+    ref_s, ref_acc = common.reference_run(env, net, conditions)
     suite_s, out = common.suite_run(env, [Spectral(images)], {model_name: net})
     suite_acc = common.top1_of(out, model_name, PREFIX)
-    n_cond = len(conditions)
-    common.row(env, f"{what} ({len(images)} img x {n_cond} cond)", "s", suite_s, ref_s, False, target=target,
-               images_per_s_suite=len(images) * n_cond / suite_s, images_per_s_reference=len(images) * n_cond / ref_s)
+    common.pass_row(env, what, len(images), len(conditions), suite_s, ref_s, target)
     return suite_acc == ref_acc
 
 

@@ -19,16 +19,14 @@ from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, Bandpass
 
 
-def main(argv=None) -> int:
-    p = common.parser(__doc__)
+def _flags(p) -> None:
     p.add_argument("--ref_images", type=int, default=8,
                    help="images per condition for the (slow) per-image critical-band reference")
     p.add_argument("--repeat", type=int, default=3, help="timed runs of the suite side (the best is kept)")
-    env = common.Env(p.parse_args(argv))
-    try:
-        return _run(env)
-    finally:
-        env.close()
+
+
+def main(argv=None) -> int:
+    return common.main(__doc__, _flags, _run, argv)
 
 
 def _measure(fn, repeat: int) -> tuple[float, float]:

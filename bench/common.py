@@ -53,6 +53,26 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def data_and_model_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of a script that measures (a) the data path and (b) end to end with a model."""
+    p.add_argument("--n_data", type=int, default=64, help="images for the data-path measurement")
+    p.add_argument("--n_model", type=int, default=8, help="images for the end-to-end measurement")
+    p.add_argument("--model", default="resnet50", help="torchvision classifier for (b) (random weights)")
+
+
+def main(description: str, flags: Callable[[argparse.ArgumentParser], None], measure: Callable[[Env], int],
+         argv: Sequence[str] | None = None) -> int:
+    """A script's whole ``main``: the shared flags plus its own (``flags(parser)``), the Env they give,
+    ``measure(env)``'s exit status, and the temporary data folder removed however ``measure`` ends."""
+    p = parser(description)
+    flags(p)
+    env = Env(p.parse_args(argv))
+    try:
+        return measure(env)
+    finally:
+        env.close()
+
+
 class Env:
     """Parsed flags plus the device, the data folder and the machine's state."""
 
@@ -210,6 +230,17 @@ def suite_run(env: Env, benchmarks: Sequence[Benchmark], models: dict[str, nn.Mo
                      env.device)
 
 
+def reference_run(env: Env, net: nn.Module, conditions: dict) -> tuple[float, dict[str, float]]:
+    """Time the reference approach (``reference_approach.run_conditions``: a DataLoader per condition) of
+    ``net`` on ``conditions`` with the run's batch size, workers and device: (seconds, {condition: top-1})."""
+    import reference_approach
+
+    args = env.args
+    return timed(lambda: reference_approach.run_conditions(net, conditions, batch_size=args.batch_size,
+                                                           num_workers=args.num_workers, device=env.device),
+                 env.device)
+
+
 def top1_of(results: dict, model_name: str, prefix: str) -> dict[str, float]:
     """{condition: top-1} from the runner's written columns ``<prefix><condition>``."""
     return {k[len(prefix):]: v for k, v in results.get(model_name, {}).items() if k.startswith(prefix)}
@@ -225,6 +256,14 @@ def row(env: Env, what: str, unit: str, suite: float, reference: float, higher_i
          "met": None if target is None else bool(ratio >= target), **extra}
     env.rows.append(r)
     return r
+
+
+def pass_row(env: Env, what: str, n_images: int, n_conditions: int, suite_s: float, reference_s: float,
+             target: float | None) -> dict:
+    """The wall-time row of one pass of ``n_images`` x ``n_conditions`` on each side, with both images/s."""
+    n = n_images * n_conditions
+    return row(env, f"{what} ({n_images} img x {n_conditions} cond)", "s", suite_s, reference_s, False, target=target,
+               images_per_s_suite=n / suite_s, images_per_s_reference=n / reference_s)
 
 
 def _fmt(v: float) -> str:

@@ -46,8 +46,7 @@ FLOOR_VARIANTS = {  # name: (precision, channels_last, compile); "default" = PyT
     "bf16 channels_last compile": ("bf16", True, True)}
 
 
-def _args(argv):
-    p = common.parser(__doc__)
+def _flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for gpu_check.json and gpu_check.md")
     p.add_argument("--tiny", action="store_true", help="tiny sizes (the default on a CPU)")
     p.add_argument("--models", type=int, default=8, help="models per pass in step 4 (2 with --tiny)")
@@ -56,7 +55,11 @@ def _args(argv):
                    help="demo (the demo ResNet-50) or a torchvision classifier name with random weights; the "
                         "floor is measured on the same architecture")
     p.set_defaults(device="cuda" if torch.cuda.is_available() else "cpu", batch_size=None, num_workers=None)
-    args = p.parse_args(argv)
+
+
+def _sizes(args: argparse.Namespace) -> argparse.Namespace:
+    """The sizes of every step: tiny on a CPU or with --tiny, GPU-sized otherwise; a --batch_size or
+    --num_workers given wins."""
     args.tiny = args.tiny or torch.device(args.device).type == "cpu"
     size = dict(n=8, n_proj=8, n_proj_conditions=1, n_pgd=1, floor_batch=2, floor_iters=1,
                 batch_size=8, num_workers=0, models=2) if args.tiny else \
@@ -231,35 +234,35 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = _args(argv)
-    env = common.Env(args)
-    try:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        result = {"command": " ".join(["bench/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
-                  "tiny": args.tiny}
-        print("1. CUDA-only tests", flush=True)
-        result["tests"] = step_tests(args)
-        model = _pass_model(env)
-        print("2. CPU vs device, fp32", flush=True)
-        result["same_numbers"] = step_same_numbers(env, model)
-        print("3. the floor", flush=True)
-        result["floor"] = step_floor(env)
-        print("4. passes", flush=True)
-        result["passes"] = step_passes(env, model, result["floor"])
-        print("5. deviations per precision", flush=True)
-        _, images = common.val_images(env, args.n)
-        result["deviations"] = bp.deviations(env, model, images)
-        result["projection"] = step_projection(result["passes"], result["floor"])
-        result["machine"] = env.machine()
-        (out / "gpu_check.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-        (out / "gpu_check.md").write_text(markdown(result))
-        print(markdown(result))
-        ok = result["same_numbers"]["top1_ok"] and result["same_numbers"]["transforms_ok"] and \
-            result["tests"]["failed"] == 0 and result["tests"]["error"] == 0
-        return 0 if ok else 1
-    finally:
-        env.close()
+    return common.main(__doc__, _flags, lambda env: _check(env, argv), argv)
+
+
+def _check(env: common.Env, argv) -> int:
+    args = _sizes(env.args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"command": " ".join(["bench/gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
+              "tiny": args.tiny}
+    print("1. CUDA-only tests", flush=True)
+    result["tests"] = step_tests(args)
+    model = _pass_model(env)
+    print("2. CPU vs device, fp32", flush=True)
+    result["same_numbers"] = step_same_numbers(env, model)
+    print("3. the floor", flush=True)
+    result["floor"] = step_floor(env)
+    print("4. passes", flush=True)
+    result["passes"] = step_passes(env, model, result["floor"])
+    print("5. deviations per precision", flush=True)
+    _, images = common.val_images(env, args.n)
+    result["deviations"] = bp.deviations(env, model, images)
+    result["projection"] = step_projection(result["passes"], result["floor"])
+    result["machine"] = env.machine()
+    (out / "gpu_check.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    (out / "gpu_check.md").write_text(markdown(result))
+    print(markdown(result))
+    ok = result["same_numbers"]["top1_ok"] and result["same_numbers"]["transforms_ok"] and \
+        result["tests"]["failed"] == 0 and result["tests"]["error"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared test fixtures.
+"""Shared test fixtures (shared functions and classes are in helpers.py).
 
 ``reference_dir`` is ../shared/reference beside the repository (CI always has
 it); tests that need it skip with a stated reason where it is absent, e.g. in a
@@ -27,6 +27,29 @@ def reference_dir() -> Path:
         pytest.skip(f"reference data not found at {ref} (it ships beside the repository in CI; "
                     "set BIASBENCH_REFERENCE to its path to run this test)")
     return ref
+
+
+@pytest.fixture(scope="module")
+def val(tmp_path_factory):
+    """15 ImageNet val images (classes 0, 1, 2, 500, 999; 3 each) in the real layout, read with the
+    layout check off; one tree per test module (a module may define its own ``val`` instead)."""
+    from biasbench.data.imagenet import imagenet_val
+    from helpers import write_val_tree
+
+    root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
+    return imagenet_val(root, check=False)
+
+
+@pytest.fixture
+def fake_zoo(monkeypatch):
+    """The model zoo as a dict the test fills (name -> model), for the command line run in this
+    process (tests/fake_zoo.py is the zoo of subprocesses)."""
+    from biasbench import zoo
+
+    models = {}
+    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None: text.split(","), raising=False)
+    monkeypatch.setattr(zoo, "load_model", lambda name, device, **kw: models[name], raising=False)
+    return models
 
 
 @pytest.fixture(autouse=True)

@@ -2,27 +2,21 @@
 
 import pytest
 import torch
-from PIL import Image
-from torchvision import transforms as T
 
 from biasbench.attacks import fgsm, image_seeds, pgd_linf
 from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.data.imagenet import imagenet_val
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
-from helpers import TinyNet, write_val_tree
+from helpers import interpolating_tinynet, paper_batch, write_val_tree
 
 
 def test_pgd_and_fgsm_columns_equal_direct_attacks(tmp_path):
     val = imagenet_val(write_val_tree(tmp_path / "in", [0, 1, 2, 3], per_class=2), check=False)
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    x = torch.stack([tf(Image.open(val.path(i)).convert("RGB")) for i in range(len(val))])
+    x = paper_batch(val)
     y = torch.as_tensor(val.labels)
-    net = TinyNet(5)
-    with torch.no_grad():  # interpolate the clean images so the attack has something to break
-        f = net.pool(x).flatten(1)
-        net.fc.weight.copy_((torch.linalg.pinv(f) @ torch.nn.functional.one_hot(y, 1000).float()).T * 0.05)
-        net.fc.bias.zero_()
+    # right on the clean images, so the attack has something to break
+    net = interpolating_tinynet(x, y, seed=5, scale=0.05)
     eps = [0.5 / 255, 8 / 255]
     bench = Adversarial(val, eps=eps, pgd=True, fgsm_=True, steps=5, seed=3)
     out = run([bench], ["n"], ResultsStore(tmp_path / "a.csv"),

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from torchvision import transforms as T
 
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.spectral import Spectral
@@ -14,7 +12,7 @@ from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, Bandpass, bandpass, half_spectrum
-from helpers import TinyNet, write_val_tree
+from helpers import TinyNet, interpolating_tinynet, paper_batch, write_val_tree
 
 OPTS = RunOptions(device="cpu", num_workers=0, progress=False, batch_size=4)
 
@@ -31,20 +29,7 @@ def val_small(val):
 
 @pytest.fixture(scope="module")
 def batch(val):
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    return torch.stack([tf(Image.open(val.path(i)).convert("RGB")) for i in range(len(val))])
-
-
-def _net_fitted_to(batch, labels):
-    """A tiny net whose head interpolates the given images (least squares), so it is right on
-    all of them and transforms of them cost accuracy."""
-    net = TinyNet(3)
-    with torch.no_grad():
-        feats = net.pool(batch).flatten(1)
-        onehot = torch.nn.functional.one_hot(labels, 1000).float()
-        net.fc.weight.copy_((torch.linalg.pinv(feats) @ onehot).T)
-        net.fc.bias.zero_()
-    return net
+    return paper_batch(val)
 
 
 def _acc(net, x, labels):
@@ -54,7 +39,7 @@ def _acc(net, x, labels):
 
 def test_spectral_columns_equal_direct_computation(tmp_path, val, batch):
     labels = torch.as_tensor(val.labels)
-    net = _net_fitted_to(batch, labels)
+    net = interpolating_tinynet(batch, labels, seed=3)
     out = run([Spectral(val)], ["n"], ResultsStore(tmp_path / "b.csv"), OPTS, load=lambda m, d: net)["n"]
     clean = _acc(net, batch, labels)
     assert out["top1_acc/spectral/clean"] == pytest.approx(clean) and clean > 50
@@ -85,11 +70,10 @@ def test_spectral_pass_computes_each_batchs_spectrum_once(tmp_path, val, monkeyp
 
 def test_criticalband_grid_and_fit_equal_direct_computation(tmp_path, val_small):
     val = val_small
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    batch = torch.stack([tf(Image.open(val.path(i)).convert("RGB")) for i in range(len(val))])
+    batch = paper_batch(val)
     labels = torch.as_tensor(val.labels)
     grey = CriticalBandNoise(None, 0.0)(batch, torch.arange(len(val)))
-    net = _net_fitted_to(grey, labels)  # right on the noise-free grey images
+    net = interpolating_tinynet(grey, labels, seed=3)  # right on the noise-free grey images
     store = ResultsStore(tmp_path / "cb.csv")
     out = run([CriticalBand(val, seed=7)], ["n"], store, OPTS, load=lambda m, d: net)["n"]
     idx = torch.arange(len(val))

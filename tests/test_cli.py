@@ -15,6 +15,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from biasbench.data.synthetic import write_preset
+from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,8 +46,7 @@ def test_eval_imagenet_and_real_match_independent_computation(setup):
     table = pd.read_csv(root / "out" / "benchmark.csv").set_index("model")
 
     # independent: timm model + torchvision preprocessing + ImageNet normalisation, labels from wnids
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
-                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    tf = T.Compose([PAPER_PREPROCESS, T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     wnids = [w.strip() for w in (Path(timm.__file__).parent / "data/_info/imagenet_synsets.txt").read_text().split()]
     files = sorted((data / "val").glob("*/*.JPEG"))
     x = torch.stack([tf(Image.open(f).convert("RGB")) for f in files])

@@ -17,6 +17,7 @@ from torchvision import transforms as T
 
 from biasbench import command
 from biasbench.data.synthetic import write_preset
+from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,8 +41,7 @@ def test_python_m_biasbench_run_matches_an_independent_computation(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "out" / "benchmark.csv").set_index("model")
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
-                    T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    tf = T.Compose([PAPER_PREPROCESS, T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
     wnids = (Path(timm.__file__).parent / "data/_info/imagenet_synsets.txt").read_text().split()
     files = sorted((data / "val").glob("*/*.JPEG"))
     with torch.no_grad():

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision import transforms as T
 
 from biasbench.data.imagelist import AS_IS, RESIZE_CROP, decode
 from biasbench.data.imagenet import imagenet_val, real_labels, real_targets
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import DatasetError
 from biasbench.metrics.accuracy import ReaL, TopK
+from helpers import PAPER_PREPROCESS, write_val_tree
 
 WNIDS = imagenet_wnids()
 
@@ -28,7 +28,7 @@ def _write(path, size, seed, fmt="JPEG"):
 def test_decode_is_pixel_identical_to_torchvision_pipeline(tmp_path, size):
     f = tmp_path / "x.JPEG"
     _write(f, size, seed=sum(size))
-    ref = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])(Image.open(f).convert("RGB"))
+    ref = PAPER_PREPROCESS(Image.open(f).convert("RGB"))
     ours = decode(f, RESIZE_CROP)
     assert ours.dtype == torch.uint8 and ours.shape == (3, 224, 224)
     assert torch.equal(ours.float() / 255, ref)
@@ -48,17 +48,8 @@ def test_unreadable_image_error_names_file(tmp_path):
         decode(f, RESIZE_CROP)
 
 
-def _val_tree(root, classes, per_class=2):
-    n = 0
-    for c in classes:
-        for k in range(per_class):
-            n += 1
-            _write(root / "val" / WNIDS[c] / f"ILSVRC2012_val_{c * 50 + k + 1:08d}.JPEG", (64, 48), n)
-    return root
-
-
 def test_labels_come_from_wnids_not_folder_positions(tmp_path):
-    root = _val_tree(tmp_path, [3, 500, 999])
+    root = write_val_tree(tmp_path, [3, 500, 999])
     images = imagenet_val(root, check=False)
     assert images.labels.tolist() == [3, 3, 500, 500, 999, 999]
     # the val folder itself works as root too, with the same labels and fingerprint
@@ -83,7 +74,7 @@ def test_flat_layout_without_meta_bin_says_what_is_missing(tmp_path):
 
 
 def test_layout_check_reports_found_and_expected(tmp_path):
-    root = _val_tree(tmp_path, [1, 2])
+    root = write_val_tree(tmp_path, [1, 2])
     with pytest.raises(DatasetError, match=r"2 classes \(expected 1000\).*4 images \(expected 50,000\).*--check_dataset false"):
         imagenet_val(root)
 
@@ -97,7 +88,7 @@ def test_bad_roots(tmp_path):
 
 
 def test_subset_is_class_balanced_and_deterministic(tmp_path):
-    root = _val_tree(tmp_path, [0, 1, 2, 3], per_class=5)
+    root = write_val_tree(tmp_path, [0, 1, 2, 3], per_class=5)
     images = imagenet_val(root, check=False)
     sub = images.subset(10)
     counts = np.bincount(sub.labels, minlength=4)
@@ -128,7 +119,7 @@ def test_real_labels_file_validation(tmp_path):
 
 
 def test_real_metric_by_hand(tmp_path):
-    root = _val_tree(tmp_path, [0, 1], per_class=2)  # files 1, 2, 51, 52
+    root = write_val_tree(tmp_path, [0, 1], per_class=2)  # files 1, 2, 51, 52
     images = imagenet_val(root, check=False)
     table = [[] for _ in range(50000)]
     table[0], table[1], table[50], table[51] = [0, 7], [], [1], [5]

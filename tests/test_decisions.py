@@ -5,40 +5,18 @@ broken, a crash between file and log line leaves an ignored orphan, export write
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import ResultsError
 from biasbench.metrics.accuracy import real_accuracy
 from biasbench.results import ResultsStore, decisions
 from biasbench.results.__main__ import main as results_main
 from biasbench.runner import RunOptions, run
-from helpers import TinyNet, write_val_tree
+from helpers import nudged_tinynet
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=4)
-
-
-@pytest.fixture(scope="module")
-def val(tmp_path_factory):
-    root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
-    return imagenet_val(root, check=False)
-
-
-def _fitted(images, seed=0):
-    """A tiny net right on about half the images (accuracy neither 0 nor 100)."""
-    from PIL import Image
-    from torchvision import transforms as T
-
-    net = TinyNet(seed)
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    with torch.no_grad():
-        for i in range(seed % 2, len(images), 2):
-            feat = net.pool(tf(Image.open(images.path(i)).convert("RGB"))[None]).flatten(1)[0]
-            net.fc.weight[images.labels[i]] += 5 * feat / feat.norm()
-    return net
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +29,7 @@ def suite(tmp_path_factory, val):
     real_bench = ImageNetReaL(val)
     real_bench.targets = real
     benches = [ImageNetClean(val), real_bench, Spectral(val, cutoffs=(0.5,)), Adversarial(val, steps=2)]
-    nets = {"a": _fitted(val, 0), "b": _fitted(val, 1)}
+    nets = {"a": nudged_tinynet(val, 0), "b": nudged_tinynet(val, 1)}
     run(benches, list(nets), store, RunOptions(**OPTS), load=lambda name, dev: nets[name])
     return store, real
 
@@ -100,7 +78,7 @@ def test_attacks_record_the_adversarial_decisions(suite):
 
 def test_crash_between_file_and_line_leaves_an_ignored_orphan(tmp_path, val, monkeypatch):
     store = ResultsStore(tmp_path / "benchmark.csv")
-    net = _fitted(val)
+    net = nudged_tinynet(val)
 
     def crash(records):
         raise KeyboardInterrupt("killed before the log line")

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from biasbench.benchmarks.adversarial import Adversarial
-from biasbench.benchmarks.base import Benchmark, Condition
+from biasbench.benchmarks.base import Condition
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import ConfigError
 from biasbench.metrics.accuracy import ReaL, TopK
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, add_summaries, run
-from helpers import TinyNet, write_val_tree
+from helpers import ImagesBenchmark, TinyNet, write_val_tree
 
 OPTS = dict(device="cpu", num_workers=0, progress=False)
 
@@ -27,13 +27,10 @@ def val(tmp_path_factory):
     return imagenet_val(root, check=False)
 
 
-class _TwoConditions(Benchmark):
+class _TwoConditions(ImagesBenchmark):
     """Clean and darker images; the summary is the mean top-1 of both."""
 
     name = "two"
-
-    def __init__(self, images):
-        self.images = images
 
     def conditions(self):
         return [Condition("clean", self.images),

@@ -6,7 +6,6 @@ answers (the true one or another), keyed by the file's decoded pixels, so the ex
 every cell is known from the file list alone.
 """
 
-import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import torch
 from PIL import Image
 from timm.data import ImageNetInfo
 from torch import nn
-from torchvision import transforms as T
 
 from biasbench.benchmarks.imagenet_c import ImageNetC
 from biasbench.benchmarks.imagenet_cbar import ImageNetCBar
@@ -29,7 +27,7 @@ from biasbench.errors import ConfigError, DatasetError
 from biasbench.metrics import corruption as metric
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
-from helpers import write_val_tree
+from helpers import Loader, file_key, pixel_key, pixel_keys, write_val_tree
 
 WNIDS = ImageNetInfo().label_names()
 INDEX = {w: i for i, w in enumerate(WNIDS)}
@@ -55,17 +53,6 @@ ALEXNET = {"gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 
 
 # ----------------------------------------------------------------------------- oracle model
 
-def pixel_key(chw: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(chw, dtype=np.uint8).tobytes()).hexdigest()
-
-
-def file_key(path, resize_crop: bool) -> str:
-    img = Image.open(path).convert("RGB")
-    if resize_crop:
-        img = T.CenterCrop(224)(T.Resize(256)(img))
-    return pixel_key(np.asarray(img).transpose(2, 0, 1))
-
-
 class Oracle(nn.Module):
     """Answers every image with the class ``answers`` holds for its pixels; ``decoy`` gets an even
     higher logit on every image (a class outside a restricted subset)."""
@@ -75,10 +62,9 @@ class Oracle(nn.Module):
         self.answers, self.decoy = answers, decoy
 
     def forward(self, x):
-        px = (x * 255).round().to(torch.uint8).cpu().numpy()
         logits = -1e-3 * torch.arange(1000, dtype=torch.float32).repeat(len(x), 1)
-        for i, img in enumerate(px):
-            logits[i, self.answers[pixel_key(img)]] += 10
+        for i, key in enumerate(pixel_keys(x)):
+            logits[i, self.answers[key]] += 10
             if self.decoy is not None:
                 logits[i, self.decoy] += 20
         return logits
@@ -98,14 +84,6 @@ def plan(folders: dict, answers: dict, rule, resize_crop=False, wrong=lambda y: 
             hits += got == y
         expected[key] = 100.0 * hits / len(files)
     return expected
-
-
-class Loader:
-    def __init__(self, **models):
-        self.models = models
-
-    def __call__(self, name, device):
-        return self.models[name]
 
 
 # ----------------------------------------------------------------------------- tiny datasets
@@ -452,16 +430,6 @@ def test_c_files_of_another_size_stop_the_run_naming_the_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------- command line
-
-@pytest.fixture
-def fake_zoo(monkeypatch):
-    from biasbench import zoo
-
-    models = {}
-    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None: text.split(","), raising=False)
-    monkeypatch.setattr(zoo, "load_model", lambda name, device, **kw: models[name], raising=False)
-    return models
-
 
 def test_ood_script_finds_datasets_under_data_root_and_skips_the_rest(tmp_path, fake_zoo, caplog):
     from biasbench.cli import main

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision import transforms as T
 
 import fake_zoo
 from biasbench import zoo
@@ -24,6 +23,7 @@ from biasbench.data.imagenet import imagenet_val, real_labels
 from biasbench.errors import DatasetError, ModelError, ResultsError, UserError
 from biasbench.results import Record, ResultsStore, ResultsWarning
 from biasbench.runner import RunOptions, run
+from helpers import reference_top1
 
 SEED = 20240617
 CASE_SECONDS = 20
@@ -93,15 +93,6 @@ def images_dir(tmp_path_factory):
     return root, fake_zoo.fitted_tinynet(val, seed=1)
 
 
-def _reference_top1(net, images) -> float:
-    """Accuracy by PIL + torchvision directly; raises whatever PIL raises for a file it cannot read."""
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    x = torch.stack([tf(Image.open(images.path(i)).convert("RGB")) for i in range(len(images))])
-    with torch.no_grad():
-        pred = net(x).argmax(1)
-    return 100.0 * (pred == torch.as_tensor(images.labels)).float().mean().item()
-
-
 def test_damaged_images_give_a_clear_error_or_the_numbers_of_their_pixels(tmp_path, images_dir):
     root, net = images_dir
     rng = random.Random(SEED)
@@ -125,7 +116,7 @@ def test_damaged_images_give_a_clear_error_or_the_numbers_of_their_pixels(tmp_pa
                 outcomes["error"] += 1
                 continue
         # decodable: the number must be the one PIL + torchvision give for these bytes
-        expected = _reference_top1(net, images)
+        expected = reference_top1(net, images)
         assert out["m"]["top1_acc/imagenet"] == expected, (how, victim.name)
         outcomes["result"] += 1
     assert outcomes["error"] >= 4  # the damage really was damage, often enough to matter

@@ -26,6 +26,7 @@ from biasbench.metrics.shape_bias import read_responses, shape_bias
 from biasbench.metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
 from biasbench.results import ResultsStore, decisions
 from biasbench.runner import RunOptions, run
+from helpers import file_key, pixel_key, pixel_keys
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=64)
 
@@ -42,16 +43,6 @@ def _one_thread():
 
 # ---------------------------------------------------------------------------- a controllable model
 
-def key_of(chw_uint8: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(chw_uint8).tobytes()).hexdigest()
-
-
-def file_key(path: Path) -> str:
-    """Key of an image file as the test reads it (PIL, independent of the suite's decoder)."""
-    with Image.open(path) as im:
-        return key_of(np.asarray(im.convert("RGB")).transpose(2, 0, 1))
-
-
 class Oracle(torch.nn.Module):
     """Answers a ranking of the 16 categories chosen per image (keyed by its pixels): every
     ImageNet class of the category ranked r gets logit 20 - r, every other class -30, so the
@@ -62,10 +53,9 @@ class Oracle(torch.nn.Module):
         self.rankings = rankings
 
     def forward(self, x):
-        pixels = (x * 255).round().to(torch.uint8).cpu().numpy()
         out = torch.full((len(x), 1000), -30.0)
-        for i, img in enumerate(pixels):  # unknown images (the zeros of an unreadable file) get flat logits
-            for r, cat in enumerate(self.rankings.get(key_of(img), ())):
+        for i, key in enumerate(pixel_keys(x)):  # unknown images (the zeros of an unreadable file) get flat logits
+            for r, cat in enumerate(self.rankings.get(key, ())):
                 out[i, list(CATEGORY_INDICES[cat])] = 20.0 - r
         return out
 
@@ -231,7 +221,7 @@ def _write_indexed_tree(root: Path, rel_paths: list[str], salt: int) -> list[str
         arr[..., 0], arr[..., 1], arr[..., 2] = i // 256, i % 256, salt
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr).save(root / rel, compress_level=1)
-        keys.append(key_of(arr.transpose(2, 0, 1)))
+        keys.append(pixel_key(arr.transpose(2, 0, 1)))
     return keys
 
 
@@ -481,16 +471,6 @@ def test_refused_connection_stops_at_once_with_one_line(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- command line
-
-@pytest.fixture
-def fake_zoo(monkeypatch):
-    from biasbench import zoo
-
-    models = {}
-    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None: text.split(","), raising=False)
-    monkeypatch.setattr(zoo, "load_model", lambda name, device, **kw: models[name], raising=False)
-    return models
-
 
 ARGV = ["--device", "cpu", "--num_workers", "0", "--no-progress", "--check_dataset", "false"]
 

@@ -2,60 +2,20 @@
 resume, shards, batch-size independence, clear errors."""
 
 import pytest
-import torch
-from PIL import Image
-from torchvision import transforms as T
 
-from biasbench.benchmarks.base import Benchmark, Condition
+from biasbench.benchmarks.base import Condition
 from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
-from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import UserError
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
-from helpers import TinyNet, write_val_tree
+from helpers import ImagesBenchmark, Loader, TinyNet, nudged_tinynet, reference_top1
 
 OPTS = dict(device="cpu", num_workers=0, progress=False)
 
 
-@pytest.fixture(scope="module")
-def val(tmp_path_factory):
-    root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
-    return imagenet_val(root, check=False)
-
-
-class Loader:
-    """Model loader that counts loads, standing in for the zoo."""
-
-    def __init__(self, **models):
-        self.models, self.calls = models, []
-
-    def __call__(self, name, device):
-        self.calls.append(name)
-        return self.models[name]
-
-
-def _reference_top1(model, images) -> float:
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    x = torch.stack([tf(Image.open(images.path(i)).convert("RGB")) for i in range(len(images))])
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    return 100.0 * (pred == torch.as_tensor(images.labels)).float().mean().item()
-
-
-def _trained_net(images):
-    # make the tiny net right on some images, so accuracy is neither 0 nor 100
-    net = TinyNet(0)
-    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
-    with torch.no_grad():
-        for i in range(0, len(images), 2):
-            feat = net.pool(tf(Image.open(images.path(i)).convert("RGB"))[None]).flatten(1)[0]
-            net.fc.weight[images.labels[i]] += 5 * feat / feat.norm()
-    return net
-
-
 def test_clean_accuracy_equals_independent_computation(tmp_path, val):
-    net = _trained_net(val)
-    expected = _reference_top1(net, val)
+    net = nudged_tinynet(val)
+    expected = reference_top1(net, val)
     assert 0 < expected < 100
     store = ResultsStore(tmp_path / "benchmark.csv")
     out = run([ImageNetClean(val)], ["net"], store, RunOptions(batch_size=4, **OPTS), load=Loader(net=net))
@@ -65,7 +25,7 @@ def test_clean_accuracy_equals_independent_computation(tmp_path, val):
 
 
 def test_several_models_per_pass_equal_single_model_runs(tmp_path, val):
-    nets = {"a": _trained_net(val), "b": TinyNet(1), "c": TinyNet(2)}
+    nets = {"a": nudged_tinynet(val), "b": TinyNet(1), "c": TinyNet(2)}
     together = run([ImageNetClean(val), ImageNetReaL(val)], list(nets), ResultsStore(tmp_path / "t.csv"),
                    RunOptions(batch_size=5, **OPTS), load=Loader(**nets))
     for name, net in nets.items():
@@ -92,27 +52,21 @@ def test_resume_skips_what_the_log_holds(tmp_path, val):
     assert redo.calls == ["a", "b"]
 
 
-class _Brightness(Benchmark):
+class _Brightness(ImagesBenchmark):
     """A benchmark with several transformed conditions and a summary, to test shards."""
 
     name = "brightness"
 
-    def __init__(self, images):
-        self.images = images
-
     def conditions(self):
         return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s)
                 for s in (0.25, 0.5, 0.75, 1.0)]
-
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
 
     def summarize(self, values):
         return {"top1_acc/brightness-mean": sum(v for c in values.values() for v in c.values()) / len(values)}
 
 
 def test_shards_merge_into_the_full_result(tmp_path, val):
-    net = _trained_net(val)
+    net = nudged_tinynet(val)
     full = run([_Brightness(val)], ["n"], ResultsStore(tmp_path / "full.csv"), RunOptions(**OPTS), load=Loader(n=net))
     store = ResultsStore(tmp_path / "sharded.csv")
     part0 = run([_Brightness(val)], ["n"], store, RunOptions(**OPTS), load=Loader(n=net), shard=(0, 2))
@@ -124,7 +78,7 @@ def test_shards_merge_into_the_full_result(tmp_path, val):
 
 
 def test_results_do_not_depend_on_batch_size(tmp_path, val):
-    net = _trained_net(val)
+    net = nudged_tinynet(val)
     a = run([_Brightness(val)], ["n"], ResultsStore(tmp_path / "a.csv"), RunOptions(batch_size=1, **OPTS), load=Loader(n=net))
     b = run([_Brightness(val)], ["n"], ResultsStore(tmp_path / "b.csv"), RunOptions(batch_size=15, **OPTS), load=Loader(n=net))
     assert a == b

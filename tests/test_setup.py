@@ -3,28 +3,19 @@ benchmark.csv, the same identity decides what a run skips, `show` lists setups, 
 
 import csv
 
-import pytest
 import torch
 
 from biasbench.benchmarks.adversarial import Adversarial, attack_cost
 from biasbench.benchmarks.base import Benchmark, Condition
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
-from biasbench.data.imagenet import imagenet_val
 from biasbench.results import Record, ResultsStore
 from biasbench.results import __main__ as results_cli
 from biasbench.results.setup import Setup, is_reference_row, split_row
 from biasbench.runner import RunOptions, run
-from helpers import TinyNet, write_val_tree
-from test_runner import _trained_net
+from helpers import ImagesBenchmark, TinyNet, nudged_tinynet
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=8)
-
-
-@pytest.fixture(scope="module")
-def val(tmp_path_factory):
-    root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
-    return imagenet_val(root, check=False)
 
 
 def _loader(net):
@@ -68,7 +59,7 @@ def test_setup_labels_and_rows():
 
 
 def test_other_setups_never_replace_the_reference_row(tmp_path, val):
-    net = _trained_net(val)
+    net = nudged_tinynet(val)
     store = ResultsStore(tmp_path / "benchmark.csv")
     full = run([ImageNetClean(val)], ["net"], store, RunOptions(**OPTS), load=_loader(net))["net"]
     sub = run([ImageNetClean(val.subset(7))], ["net"], store, RunOptions(n_samples=7, **OPTS),
@@ -89,7 +80,7 @@ def test_other_setups_never_replace_the_reference_row(tmp_path, val):
 
 
 def test_another_seed_reruns_only_seeded_benchmarks(tmp_path, val):
-    net = _trained_net(val)
+    net = nudged_tinynet(val)
     store = ResultsStore(tmp_path / "benchmark.csv")
     benches = lambda seed: [ImageNetClean(val), Seeded(val, seed)]  # noqa: E731
     first = run(benches(0), ["net"], store, RunOptions(seed=0, **OPTS), load=_loader(net))["net"]
@@ -164,23 +155,17 @@ def test_transform_key_is_derived_from_type_and_parameters(val):
     assert key(functools.partial(torch.mul, other=2)) != key(functools.partial(torch.mul, other=3))
 
 
-class _TwoScales(Benchmark):
+class _TwoScales(ImagesBenchmark):
     """Two transformed conditions that set no key: before keys were derived they shared the first's transform."""
 
     name = "two_scales"
 
-    def __init__(self, images):
-        self.images = images
-
     def conditions(self):
         return [Condition(f"scale/{s}", self.images, transform=lambda x, idx, s=s: x * s) for s in (1.0, 0.0)]
 
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
-
 
 def test_conditions_without_a_key_get_their_own_transform(tmp_path, val):
-    net = _trained_net(val)
+    net = nudged_tinynet(val)
     together = run([_TwoScales(val), ImageNetClean(val)], ["n"], ResultsStore(tmp_path / "a.csv"),
                    RunOptions(**OPTS), load=_loader(net))["n"]
     blank = run([ImageNetClean(val)], ["n"], ResultsStore(tmp_path / "b.csv"), RunOptions(**OPTS),
@@ -197,19 +182,13 @@ class _Zero(torch.nn.Module):
 # ---------------------------------------------------------------- progress counts work
 
 
-class _CleanAndAttack(Benchmark):
+class _CleanAndAttack(ImagesBenchmark):
     name = "clean_and_attack"
-
-    def __init__(self, images):
-        self.images = images
 
     def conditions(self):
         return [Condition("clean", self.images),
                 Condition("PGD-2", self.images, attack=lambda m, x, y, i: x, params={"attack": "PGD-2"},
                           cost=attack_cost("PGD", steps=2))]
-
-    def columns(self, condition, result):
-        return {f"top1_acc/{condition.name}": result["top1"]}
 
 
 def test_progress_counts_images_x_conditions_x_models_with_attacks_by_steps(tmp_path, val, monkeypatch):
