@@ -68,7 +68,7 @@ def _per_image_demo(results: Path, model: str) -> None:
     latest = decisions.latest(store)
     print(f"\nper-image decisions of {len(latest)} conditions in {store.log_dir / decisions.FOLDER}/")
     ci = model_intervals(store, model, n_resamples=200).set_index("column")
-    for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw"):
+    for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm"):
         if column in ci.index:
             row = ci.loc[column]
             print(f"  {column} = {row.value:.3f}  95% CI over images [{row.low:.3f}, {row.high:.3f}]")
