@@ -33,7 +33,7 @@ from biasbench.runner import RunOptions, _forward, _global_flags, _precision_con
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),
            "channels_last": dict(channels_last=True), "compile": dict(compile=True)}
 
-# Images (x conditions, or forward-backward steps) per checkpoint: SPEC §1.
+# Images (x conditions, or forward-backward steps) per checkpoint: README "Benchmarks and their columns".
 VAL = 50_000
 SUITE = {  # benchmark: (images x conditions, which measured rate applies)
     "ImageNet val + ReaL (one pass)": (VAL, "clean"),

@@ -1,4 +1,5 @@
-"""Critical-band noise transform against PIL, pyrtools and a per-image NumPy version of SPEC §1."""
+"""Critical-band noise transform against PIL, pyrtools and a per-image NumPy version of the definition
+(README "Bias measurements")."""
 
 import numpy as np
 import pyrtools as pt
@@ -68,7 +69,7 @@ def test_band_reconstruction_equals_pyrtools(shape):
 # ---------------------------------------------------------------- the whole transform
 
 def _reference_transform(rgb_hwc, noise, sd, band, draw):
-    """SPEC §1 for one image, written plainly: PIL, pyrtools, a pixel loop. ``draw(i, j, k)`` gives
+    """The definition for one image, written plainly: PIL, pyrtools, a pixel loop. ``draw(i, j, k)`` gives
     the k-th N(0,1) redraw of pixel (i, j)."""
     image = np.asarray(Image.fromarray(rgb_hwc).convert("L"), dtype=np.uint8) / 255.0
     image = (image - image.mean()) * 0.2 + 0.449

@@ -33,7 +33,7 @@ WNIDS = ImageNetInfo().label_names()
 INDEX = {w: i for i, w in enumerate(WNIDS)}
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=16)
 
-# Written out here (SPEC §1), not imported: the tests check the package's lists against them.
+# Written out here (from the datasets' releases), not imported: the tests check the package's lists against them.
 C_STANDARD = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
               "jpeg_compression"]
@@ -134,7 +134,7 @@ def test_a_and_r_index_lists_match_their_wnid_lists():
         assert len(wnids) == 200
         assert list(subset_indices(name)) == sorted(INDEX[w] for w in wnids) == sorted(timm_indices)
     a, r = set(subset_indices("a")), set(subset_indices("r"))
-    assert a != r and len(a & r) == 86  # SPEC §1: two different 200-class lists, 86 shared
+    assert a != r and len(a & r) == 86  # two different 200-class lists, 86 shared
 
 
 def test_unknown_corruptions_and_severities_are_config_errors():

@@ -1,4 +1,5 @@
-"""ImageNet val: top-1/top-5 accuracy and ReaL accuracy (SPEC §1 'clean', 'ReaL')."""
+"""ImageNet val: top-1/top-5 accuracy and ReaL accuracy (Beyer et al. 2020 for ReaL; README
+"Benchmarks and their columns")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""ImageNet-C (SPEC §1 'C'): 19 corruptions x 5 severities of 224x224 files, fed as stored.
+"""ImageNet-C (Hendrycks & Dietterich, ICLR 2019; README "Distribution shift"): 19 corruptions x 5
+severities of 224x224 files, fed as stored.
 
 Summaries (every cell present):
 - ``top1_acc/imagenet-c``: plain mean of all 95 cells (the paper's column);

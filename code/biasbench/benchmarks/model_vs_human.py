@@ -1,4 +1,4 @@
-"""Shape bias and the model-vs-human 16-class datasets (SPEC §1 'shape bias', 'stylized').
+"""Shape bias and the model-vs-human 16-class datasets (README "Shape bias and model-vs-human").
 
 One condition per dataset. Each image gets a 16-class decision (the category with the
 highest mean softmax probability over its ImageNet classes); the accumulator records the
@@ -223,7 +223,8 @@ def parse_datasets(text: str) -> list[str]:
         if not item:
             continue
         if item not in DATASETS:
-            raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{did_you_mean(item, DATASETS)}; expected 'all', 'paper' or some of "
+            raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{did_you_mean(item, DATASETS)}; "
+                              "expected 'all', 'paper' or some of "
                               f"{', '.join(DATASETS)}")
         if item not in chosen:
             chosen.append(item)

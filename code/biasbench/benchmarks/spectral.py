@@ -1,4 +1,4 @@
-"""Spectral bias (SPEC §1 'spectral'): accuracy under square low- and high-pass filters.
+"""Spectral bias (README "Bias measurements"): accuracy under square low- and high-pass filters.
 
 22 filtered conditions plus the unfiltered one, all on the same ImageNet val
 images: one pass decodes each batch once and filters it on the device. Writes

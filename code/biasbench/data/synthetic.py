@@ -161,7 +161,7 @@ def _size_of(label: int, instance: int, seed: int, stream: int) -> tuple[int, in
 
 
 def resize_crop(img: Image.Image) -> Image.Image:
-    """The suite's natural-image preprocessing (SPEC §0), as torchvision does it on PIL images."""
+    """The suite's natural-image preprocessing (README "Running on real data"), as torchvision does it on PIL images."""
     from torchvision.transforms import functional as TF
 
     return TF.center_crop(TF.resize(img, 256), 224)

@@ -1,4 +1,5 @@
-"""Critical-band masking noise (SPEC §1 'Critical band grid'), on whole batches, any device.
+"""Critical-band masking noise (README "Bias measurements"; Subramanian et al., NeurIPS 2023), on
+whole batches, any device.
 
 Per image: PIL-"L" greyscale, scaled to [0, 1], mean removed, contrast 0.2,
 shifted to 0.449. White noise N(0, sd^2) is filtered to one octave band by

@@ -1,6 +1,6 @@
 """Key conversions from each release's checkpoint format to the timm/torchvision layout.
 
-One small named function per source format (reference/checkpoint_sources.md).
+One small named function per source format (each entry's source is in checkpoints.md).
 A converter takes the loaded checkpoint object(s) of an entry, one positional
 argument per source, and returns a flat state dict that must load with
 ``strict=True`` into the entry's architecture. Anything unexpected raises

@@ -1,4 +1,5 @@
-"""The 48 ResNet-50 checkpoints analysed in the paper, by category (SPEC §3).
+"""The 48 ResNet-50 checkpoints analysed in the paper, by category (the paper's Table 1; README
+"Models and checkpoints").
 
 The registry builds its entries on these names; the analysis uses the
 categories for grouping and colours.

@@ -3,7 +3,7 @@
 Like timm's ``PretrainedCfg``, an entry says where the weights live
 (``Source``), which architecture receives them, which small named function
 converts the release's keys (``converters``), and how inputs are normalised.
-Facts come from reference/checkpoint_sources.md and the authors' loader; the
+Facts come from each release's own page and the authors' loader (checkpoints.md lists them); the
 normalisation of timm tags is read from timm's own ``pretrained_cfg``.
 """
 
