@@ -11,7 +11,7 @@ Exit status 1 when any file failed, 2 on a usage error.
 import argparse
 import sys
 
-from biasbench.errors import UserError
+from biasbench.errors import UserError, exit_status
 
 
 def main(argv=None) -> int:
@@ -40,8 +40,7 @@ def main(argv=None) -> int:
         failed = prefetch_models(names, local=local, cache_dir=args.cache_dir, relock=args.relock, check=args.check,
                                  progress=args.progress)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     print(f"{len(names) - failed} of {len(names)} models ready" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY, Config, Datasets
-from .errors import ConfigError, UserError, did_you_mean
+from .errors import ConfigError, UserError, did_you_mean, exit_status
 from .runner import PRECISIONS, RunOptions, run
 
 log = logging.getLogger("biasbench")
@@ -189,8 +189,7 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     try:
         return execute(args, flags, benchmarks, require_data)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     except KeyboardInterrupt:
         print("interrupted: every finished pass is in the results log; rerun the same command to resume",
               file=sys.stderr)

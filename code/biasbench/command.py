@@ -57,13 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--category", default=None)
         p.add_argument("--cache-dir", "--cache_dir", default=None)
         args = p.parse_args(rest)
-        from .errors import UserError
+        from .errors import UserError, exit_status
 
         try:
             rows = models_table(args.category, args.cache_dir)
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return exit_status(e)
         _print([("model", "category", "cached"), *rows])
         return 0
     if cmd == "benchmarks":

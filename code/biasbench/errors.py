@@ -43,3 +43,12 @@ def did_you_mean(word: str, choices, n: int = 3, cutoff: float = 0.6) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
     return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def exit_status(err: BaseException) -> int:
+    """How every command ends on a user error: ``error: <message>`` on one line of stderr, exit status 2
+    (argparse's own for bad flags), never a traceback (README "When things go wrong")."""
+    import sys
+
+    print(f"error: {err}", file=sys.stderr)
+    return 2

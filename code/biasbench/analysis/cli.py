@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are written to files; no display needed (before pyplot is imported)
 
-from ..errors import UserError  # noqa: E402
+from ..errors import UserError, exit_status  # noqa: E402
 from .figures import all_figures  # noqa: E402
 from .html_report import write_html  # noqa: E402
 from .pipeline import SHIPPED, analyze, load_results, parse_highlights, write_outputs  # noqa: E402
@@ -55,8 +55,7 @@ def main(argv=None, prog: str | None = None) -> int:
         if args.html:
             written.append(write_html(result, args.html, figs))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     for note in result.notes:
         print(f"note: {note.replace('**', '')}", file=sys.stderr)
     print(f"wrote {len(written)} files to {args.out}: summary.md, correlations.csv, bias_correlations.csv ..."

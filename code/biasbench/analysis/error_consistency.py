@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ResultsError, UserError
+from ..errors import ResultsError, UserError, exit_status
 from ..metrics.shape_bias import read_responses
 from ..results.setup import Setup
 
@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give --results (model pairs) or --model-responses (vs humans)")
         table.to_csv(args.out, index=False)
     except (UserError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_status(err)
     print(f"wrote {args.out}: {len(table)} rows")
     return 0
 

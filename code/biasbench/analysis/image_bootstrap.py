@@ -146,9 +146,8 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
 def main(argv: list[str] | None = None) -> int:
     """``python -m biasbench.analysis.image_bootstrap --results CSV --model M --out ci.csv``"""
     import argparse
-    import sys
 
-    from ..errors import UserError
+    from ..errors import UserError, exit_status
     from ..results import ResultsStore
 
     parser = argparse.ArgumentParser(prog="python -m biasbench.analysis.image_bootstrap", description=__doc__,
@@ -166,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                                 n_resamples=args.n_resamples, seed=args.seed, confidence=args.confidence)
         table.to_csv(args.out, index=False)
     except (UserError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_status(err)
     print(f"wrote {args.out}: {len(table)} intervals of {args.model}")
     return 0
 

@@ -79,14 +79,12 @@ def parser(prog: str):
 
 
 def main(argv=None, prog: str = "python -m biasbench.benchmarks") -> int:
-    import sys
 
-    from ..errors import UserError
+    from ..errors import UserError, exit_status
 
     args = parser(prog).parse_args(argv)
     try:
         print(readme_table() if args.readme else describe(Config.from_flags(vars(args)), every_column=args.all))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     return 0

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, exit_status
 from .synsets import imagenet_wnids, subset_indices
 from .synthetic_corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, cbar_severity_folder,
                                     corrupt)
@@ -488,8 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = write_preset(args.out, args.preset, which=args.which, v2_zero_pad=args.v2_zero_pad,
                              overwrite=args.overwrite, **overrides)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     counts = json.loads((Path(args.out) / MANIFEST).read_text())["datasets"]
     for name, path in paths.items():
         extra = f" (+{counts[name]['train_images']} train)" if counts[name].get("train_images") else ""

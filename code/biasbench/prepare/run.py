@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from .. import paths
-from ..errors import DatasetError, UserError
+from ..errors import DatasetError, UserError, exit_status
 from ..files import safe_extract
 from . import fetch as dl
 from . import imagenet_val
@@ -223,8 +222,7 @@ def main(argv=None) -> int:
             root.mkdir(parents=True, exist_ok=True)
             print(f"{root}: {shutil.disk_usage(root).free / 1e9:.1f} GB free")
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(e)
     for key in keys:
         try:
             if key == "val":

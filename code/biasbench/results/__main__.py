@@ -7,7 +7,7 @@ import argparse
 import sys
 import warnings
 
-from biasbench.errors import ResultsError, UserError
+from biasbench.errors import ResultsError, UserError, exit_status
 from biasbench.results import decisions
 from biasbench.results.setup import Setup
 from biasbench.results.store import DEFAULT_CSV, ResultsStore
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 _show(store, args.model)
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+            return exit_status(err)
     return 0
 
 

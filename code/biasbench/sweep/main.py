@@ -23,7 +23,7 @@ from ..benchmarks import REGISTRY
 from ..cli import OneLineErrors, make_parser
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
-from ..errors import ConfigError, UserError, did_you_mean
+from ..errors import ConfigError, UserError, did_you_mean, exit_status
 from ..results import ResultsStore
 from ..results.setup import Setup
 from ..runner import Fingerprints, RunOptions, finish
@@ -92,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"{flag} is not a sweep flag: {_OWN_FLAGS.get(flag.replace('_', '-'))}")
         return status(sargs, rest) if sargs.status else submit(sargs, rest)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_status(err)
     except KeyboardInterrupt:
         print("interrupted: jobs already started keep running; run the same command again to start the rest",
               file=sys.stderr)
