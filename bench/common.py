@@ -226,8 +226,10 @@ def suite_run(env: Env, benchmarks: Sequence[Benchmark], models: dict[str, nn.Mo
                           progress=False, decoded_cache=str(Path(tmp) / "decoded") if decoded_cache else None,
                           **options)
         store = ResultsStore(Path(tmp) / "benchmark.csv")
-        return timed(lambda: run(benchmarks, list(models), store, opts, load=lambda name, dev: models[name]),
-                     env.device)
+        # Modules in memory have no preprocessing config of their own (as in biasbench.evaluate): the zoo is
+        # not asked, so the timing is the evaluation's alone.
+        return timed(lambda: run(benchmarks, list(models), store, opts, load=lambda name, dev: models[name],
+                                 input_config=lambda _name: None), env.device)
 
 
 def reference_run(env: Env, net: nn.Module, conditions: dict) -> tuple[float, dict[str, float]]:

@@ -85,8 +85,8 @@ def half_spectrum(images: Tensor) -> Tensor:
 def bandpass(images: Tensor, cutoff: float, lowpass: bool, spectrum: Tensor | None = None) -> Tensor:
     """Low-pass (``lowpass=True``) or high-pass filter a batch ``[B, C, H, W]`` in [0, 1].
 
-    Returns a tensor of the same shape, dtype and device, clipped to [0, 1]. Equal to the
-    per-image complex FFT of the definition (README "Bias measurements") up to floating-point rounding (float32: ~1e-6).
+    Returns a tensor of the same shape, dtype and device, clipped to [0, 1]. Equal to the per-image
+    complex FFT of the definition (README "Bias measurements") up to floating-point rounding (float32: ~1e-6).
     ``spectrum``: ``half_spectrum(images)`` when the caller already has it (computed here otherwise).
     """
     if images.ndim != 4 or not images.is_floating_point():
