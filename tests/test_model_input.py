@@ -211,9 +211,12 @@ def test_runner_feeds_each_model_its_list_and_records_another_setup(tmp_path, va
     assert passes == []
 
 
-def test_model_vs_human_under_a_models_own_size(tmp_path):
-    """A stored-224 benchmark (model-vs-human's stylized) for a 160 px zoo model under --preprocess model: its
-    images are resized whole to 160x160, and its response tables are read from that list's decisions."""
+@pytest.mark.parametrize("zoo_name", [True, False])
+def test_model_vs_human_under_a_models_own_size(tmp_path, zoo_name):
+    """A stored-224 benchmark (model-vs-human's stylized) for a 160 px model under --preprocess model: its
+    images are resized whole to 160x160, and its response tables are read from that list's decisions. The
+    model is a zoo name (its config from timm) or a module the zoo does not know, whose config comes from the
+    run's ``input_config`` (as ``biasbench.evaluate`` passes one): the tables follow the run's lists either way."""
     from biasbench.data.model_vs_human import read_dataset
 
     root = tmp_path / "stylized"
@@ -223,15 +226,16 @@ def test_model_vs_human_under_a_models_own_size(tmp_path):
         Image.fromarray(arr).save(root / category / f"{category}1-{category}2.png")
     images = read_dataset(root, "stylized", check=False)
     net = _timm_net()
-    name = f"timm:{TIMM_TAG}"  # a zoo name: its config comes from timm, no download needed
+    name = f"timm:{TIMM_TAG}" if zoo_name else "mine"  # a zoo name: its config comes from timm, no download
     cfg = get_pretrained_cfg(TIMM_TAG).to_dict()
+    given = {} if zoo_name else {"input_config": lambda _name: model_input.ModelInput.of_timm(cfg)}
     data = resolve_data_config(pretrained_cfg=cfg)
     own = model_input.images_for(images, model_input.ModelInput.of_timm(cfg))
     assert own.preprocess != images.preprocess
     mvh = ModelVsHuman({"stylized": images}, responses_dir=tmp_path / "responses")
     store = ResultsStore(tmp_path / "benchmark.csv")
     wrapped = NormalizedModel(net, data["mean"], data["std"])
-    run([mvh], [name], store, RunOptions(preprocess="model", **OPTS), load=_Loader(**{name: wrapped}))
+    run([mvh], [name], store, RunOptions(preprocess="model", **OPTS), load=_Loader(**{name: wrapped}), **given)
     [record] = [r for r in store.records() if r.condition == "stylized"]
     assert record.fingerprint == own.fingerprint() and record.preprocess == "model"
     # the decisions are the model's on the whole images resized to 160x160 (bilinear): timm's Resize
@@ -241,7 +245,8 @@ def test_model_vs_human_under_a_models_own_size(tmp_path):
         want = sixteen_class.decisions(wrapped(x)).tolist()
     assert list(record.extra["result"]["decisions"]) == want
     tables = sorted(p.name for p in (tmp_path / "responses" / "stylized").iterdir())
-    assert tables == ["stylized_timm-test-resnet.r160-in1k_session-1.csv"]  # found under the model's own list
+    file = "timm-test-resnet.r160-in1k" if zoo_name else "mine"
+    assert tables == [f"stylized_{file}_session-1.csv"]  # found under the model's own list
 
 
 def test_command_line_paper_run_then_model_run(tmp_path, monkeypatch, capsys):

@@ -285,6 +285,12 @@ class ModelImages:
         return self._lists[key][1]
 
 
+def model_images(models: Sequence[str], opts: RunOptions) -> ModelImages:
+    """The image lists of a run's tail without the run (a sweep's finalisation, a benchmark's ``after_run``
+    called alone): the zoo's preprocessing configs, asked only under ``--preprocess model``."""
+    return ModelImages(models, opts, zoo_input_config if opts.preprocess == mi.MODEL else lambda _name: None)
+
+
 def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_config) -> dict[str, dict[str, float]]:
     fingerprint = Fingerprints()
     images_of = ModelImages(models, opts, input_config)
@@ -350,11 +356,12 @@ def finish(benchmarks: Sequence[Benchmark], models: Sequence[str], store: Result
     (``add_summaries``), ``benchmark.csv`` re-derived when ``opts.write_csv`` and the log changed
     (``appended``, or summaries were added) or the table is missing, then every benchmark's
     ``after_run``. Returns the summary records added."""
+    images_of = images_of or model_images(models, opts)
     summaries = add_summaries(benchmarks, models, store, opts, fingerprint, images_of)
     if opts.write_csv and (appended or summaries or not store.csv_path.exists()):  # a deleted table is re-derived too
         store.write_csv()
     for bench in benchmarks:
-        bench.after_run(store, models, opts)
+        bench.after_run(store, models, opts, images_of)
     return summaries
 
 
@@ -362,8 +369,7 @@ def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store:
                   fingerprint: Fingerprints | None = None, images_of: ModelImages | None = None) -> list[Record]:
     """Append the summary records of every model that has every condition of a benchmark in the
     log but not its current summary (no model is loaded); returns them."""
-    images_of = images_of or ModelImages(models, opts, zoo_input_config if opts.preprocess == mi.MODEL
-                                         else lambda _name: None)
+    images_of = images_of or model_images(models, opts)
     summaries = _summaries(benchmarks, models, store, fingerprint or Fingerprints(), opts, images_of)
     if summaries:
         store.append(summaries)

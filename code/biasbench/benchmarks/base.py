@@ -118,7 +118,9 @@ class Benchmark(ABC):
         condition of the benchmark has a result for the model. Default: none."""
         return {}
 
-    def after_run(self, store, models: Sequence[str], opts) -> None:
+    def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:
         """Called once at the end of every run with the results store (everything of the run is
-        in it, resumed or new), the requested models and the run options; for outputs beyond
-        result columns (e.g. per-image response tables). Default: nothing."""
+        in it, resumed or new), the requested models, the run options and the run's
+        ``images_of(images, model)`` (the list each model was fed: ``runner.ModelImages``; None:
+        ``runner.model_images``); for outputs beyond result columns (e.g. per-image response
+        tables). Default: nothing."""

@@ -164,29 +164,23 @@ class ModelVsHuman(Benchmark):
             out.append(Column("top1_acc/ood_mean", "the toolbox's OOD accuracy: mean over the 17 sets", summary=True))
         return out
 
-    def after_run(self, store, models: Sequence[str], opts) -> None:
+    def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:
         """With a responses folder: write each model's response tables from its newest decisions
-        measured under this run's setup (README "Results"); other setups never stand in for it."""
+        measured under this run's setup (README "Results") on the images the run fed it; other setups
+        never stand in for it."""
         if self.responses_dir is None:
             return
-        setup = Setup.of_run(opts, self.seeded)
-        from ..data.model_input import MODEL, images_for
-        from ..runner import zoo_input_config
+        from ..runner import Fingerprints, model_images
 
-        own = {m: zoo_input_config(m) if getattr(opts, "preprocess", None) == MODEL else None for m in models}
-        # Each model's decisions are keyed by its own image list's fingerprint (computed once per distinct list:
-        # a fingerprint stats every file).
-        keys = {}
-        for cond in self.conditions():
-            fps: dict[str, str] = {}
-            for m in models:
-                images = images_for(cond.images, own[m])
-                if images.preprocess not in fps:
-                    fps[images.preprocess] = images.fingerprint()
-                keys[m, cond.name] = ResultKey(m, self.name, cond.name, fps[images.preprocess], setup)
+        setup = Setup.of_run(opts, self.seeded)
+        images_of = images_of or model_images(models, opts)
+        fingerprint = Fingerprints()  # once per distinct list: a fingerprint stats every file
+        conds = self.conditions()
+        keys = {(m, cond.name): ResultKey(m, self.name, cond.name, fingerprint(images_of(cond.images, m)), setup)
+                for cond in conds for m in models}
         newest = store.newest(keys.values())
         written = 0
-        for cond in self.conditions():
+        for cond in conds:
             for m in models:
                 record = newest.get(keys[m, cond.name])
                 decisions = record.extra.get("result", {}).get("decisions") if record is not None else None
