@@ -121,6 +121,7 @@ def images_for(images: ImageList, mi: ModelInput | None) -> ImageList:
     return replace(images, preprocess=f"{images.preprocess}{MODEL_SEP}{mi.key()}")
 
 
+@lru_cache(maxsize=64)  # asked for every condition's list; building timm's transform each time is wasted
 def _steps_differ(base: str, mi: ModelInput) -> bool:
     return bool(_steps(AS_IS, mi)) if base == AS_IS else not mi.is_papers()
 
