@@ -29,12 +29,12 @@ def _declared(config=None, summary=None):
 
 
 def test_readme_column_table_is_the_declarations():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "benchmarks.md").read_text()
     table = readme_table()
     begin = table.splitlines()[0]
-    assert begin in readme, "README lacks the generated table: python -m biasbench.benchmarks --readme"
+    assert begin in readme, "docs/benchmarks.md lacks the generated table: python -m biasbench.benchmarks --readme"
     found = readme[readme.index(begin):readme.index(README_END) + len(README_END)]
-    assert found == table, "README's column table differs from the declarations: regenerate it with " \
+    assert found == table, "docs/benchmarks.md's column table differs from the declarations: regenerate it with " \
                            "python -m biasbench.benchmarks --readme"
 
 

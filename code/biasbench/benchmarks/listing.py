@@ -1,6 +1,6 @@
 """Each benchmark's data and columns, from the registry and its column declarations: the
-listing of ``python -m biasbench.benchmarks`` / ``biasbench benchmarks`` and the README's
-column table (``python -m biasbench.benchmarks --readme`` prints it; a test keeps them equal)."""
+listing of ``python -m biasbench.benchmarks`` / ``biasbench benchmarks`` and the column
+table of docs/benchmarks.md (``python -m biasbench.benchmarks --readme`` prints it; a test keeps them equal)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def parser(prog: str):
 
     p = OneLineErrors(prog=prog, description="each benchmark's data and the columns it writes")
     p.add_argument("--all", action="store_true", help="every column, not one line per family")
-    p.add_argument("--readme", action="store_true", help="the README's column table (markdown)")
+    p.add_argument("--readme", action="store_true", help="the column table of docs/benchmarks.md (markdown)")
     for flag in ("--corruptions", "--severities", "--cbar-corruptions", "--cbar-severities", "--eps",
                  "--mvh-datasets"):
         p.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, help=f"columns for this {flag}")
