@@ -13,6 +13,7 @@ from biasbench.benchmarks import REGISTRY
 from biasbench.cli import main as run_cli
 from biasbench.data.synthetic import write_preset
 from biasbench.demo import build_demo_model, train_accuracy
+from biasbench.prepare.freq_cue_conflict import generate as generate_freq_cue_conflict
 
 PGD_IMAGES = 8
 
@@ -32,6 +33,9 @@ def main() -> int:
     if not (data / "imagenet").is_dir():
         print(f"writing synthetic datasets to {data}/ ...")
         write_preset(data, "demo")
+    if not (data / "freq-cue-conflict").is_dir():
+        # A few hybrid images (low band of one category, high band of another) from the 16-class stylized images.
+        generate_freq_cue_conflict(data / "modelvshuman" / "stylized", data / "freq-cue-conflict", n=32)
     # A ResNet-18 (2.3x fewer FLOPs than the paper's ResNet-50) loaded through the same file:// path as a
     # user's checkpoint: every code path of a ResNet-50 run, in a newcomer's waiting time (README "Two commands").
     arch = "resnet18"
@@ -68,7 +72,8 @@ def _per_image_demo(results: Path, model: str) -> None:
     latest = decisions.latest(store)
     print(f"\nper-image decisions of {len(latest)} conditions in {store.log_dir / decisions.FOLDER}/")
     ci = model_intervals(store, model, n_resamples=200).set_index("column")
-    for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm"):
+    for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm",
+                   "frequency-bias"):
         if column in ci.index:
             row = ci.loc[column]
             print(f"  {column} = {row.value:.3f}  95% CI over images [{row.low:.3f}, {row.high:.3f}]")

@@ -17,3 +17,8 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 def offline() -> bool:
     """True when ``$BIASBENCH_OFFLINE`` is set to 1/true: never touch the network."""
     return os.environ.get("BIASBENCH_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face Hub's offline mode (``$HF_HUB_OFFLINE``) is on."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

@@ -1,4 +1,5 @@
-"""The four generalization aggregates and the six bias scores of the paper (README "Analysis").
+"""The four generalization aggregates, the six bias scores of the paper and the follow-up's
+low-frequency bias (README "Analysis").
 
 Every metric is the plain mean of its result columns, taken as they are in the
 table (no sign flips): aggregates in percent, shape bias and LPP/HPP as
@@ -19,6 +20,7 @@ import pandas as pd
 
 from ..attacks.eps import LOW_EPS, eps_column
 from ..benchmarks.criticalband import summary_column
+from ..benchmarks.freq_cue_conflict import BIAS as FREQUENCY_BIAS
 from ..benchmarks.imagenet import REAL_TOP1, TOP1
 from ..benchmarks.spectral import preference_inputs
 from ..transforms.spectral import PREFERENCE_CUTOFFS
@@ -33,12 +35,16 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
     "Adversarial": (eps_column(LOW_EPS),),
 }
 
-BIASES: dict[str, tuple[str, ...]] = {
+PAPER_BIASES: dict[str, tuple[str, ...]] = {
     "shape-bias": ("shape-bias",),
     "LPP": preference_inputs("LPP"),
     "HPP": preference_inputs("HPP"),
     **{key: (summary_column(key),) for key in ("bw_norm", "cf_norm", "pns_norm")},
 }
+# The follow-up's cue-conflict version of spectral bias (Gavrikov et al., ICLR 2025; docs/benchmarks.md
+# "Frequency cue-conflict"). The paper's table has no such column: a model without it drops out of this
+# bias's correlations only, and the prediction test keeps to the paper's six (analysis/prediction.py).
+BIASES: dict[str, tuple[str, ...]] = {**PAPER_BIASES, FREQUENCY_BIAS: (FREQUENCY_BIAS,)}
 
 METRICS: dict[str, tuple[str, ...]] = {**AGGREGATES, **BIASES}
 
@@ -47,6 +53,7 @@ UNITS: dict[str, str] = {
     "shape-bias": "fraction of shape decisions",
     "LPP": "accuracy ratio", "HPP": "accuracy ratio",
     "bw_norm": "octaves", "cf_norm": "cycles/image", "pns_norm": "factor",
+    FREQUENCY_BIAS: "fraction of low-frequency decisions",
 }
 
 OTHER_CATEGORY = "other"

@@ -226,8 +226,10 @@ def figure_stem(bias: str) -> str:
 
 def all_figures(values: pd.DataFrame, table: pd.DataFrame, correlations: pd.DataFrame,
                 bias_correlations: pd.DataFrame, highlights=()) -> dict[str, Figure]:
-    """Every figure of the analysis by file stem: six scatters, band-pass curves, two correlation maps."""
-    figs = {figure_stem(b): scatter_figure(values, b, highlights, correlations) for b in BIASES}
+    """Every figure of the analysis by file stem: a scatter per bias that any model has (the paper's six,
+    and the low-frequency bias where measured), band-pass curves, two correlation maps."""
+    figs = {figure_stem(b): scatter_figure(values, b, highlights, correlations) for b in BIASES
+            if values[b].notna().any()}
     curves = bandpass_figure(table, list(values.index), highlights)
     if curves is not None:
         figs["bandpass_curves"] = curves

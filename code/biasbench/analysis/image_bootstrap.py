@@ -118,9 +118,26 @@ def shape_bias_interval(responses: pd.DataFrame, **kw) -> Interval:
     return paired_bootstrap(np.stack([shape_hit, texture_hit]), statistic, **kw)["shape-bias"]
 
 
+def frequency_bias_interval(decisions, lf, hf, **kw) -> dict[str, Interval]:
+    """Low-frequency bias L / (L + H) and the cue accuracy (percent) of 16-class decisions on frequency
+    cue-conflict stimuli (metrics.frequency_bias), resampling the trials whose two categories differ."""
+    from ..metrics.frequency_bias import hits
+
+    low, high, kept = hits(decisions, lf, hf)
+    if not kept.any():
+        raise ResultsError("frequency cue-conflict: no decided trial whose two categories differ")
+
+    def statistic(m):
+        out = {"top1_acc/freq-cue-conflict": 100.0 * (m[0] + m[1])}
+        return out | ({"frequency-bias": m[0] / (m[0] + m[1])} if m[0] + m[1] else {})
+
+    return paired_bootstrap(np.stack([low[kept], high[kept]]), statistic, **kw)
+
+
 def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.DataFrame:
     """Intervals of one model's results from its stored decisions: each condition's top-1
-    accuracy (every benchmark but ReaL, whose accuracy counts other labels), and the spectral
+    accuracy (every benchmark but ReaL, whose accuracy counts other labels), the low-frequency bias
+    and cue accuracy of frequency cue-conflict, and the spectral
     (LPP/HPP, ratios) and critical-band (bw, cf, pns) summaries when every condition is there.
     Columns: column, value, low, high, n_resamples."""
     from ..benchmarks.criticalband import CriticalBand
@@ -133,7 +150,11 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
     rows: dict[str, Interval] = {}
     for (_, benchmark, condition, _), d in sorted(latest.items()):
         columns = [c for c in d.record.values if c.startswith("top1_acc/")]
-        if benchmark != "imagenet-real" and len(columns) == 1:
+        if benchmark == "freq-cue-conflict":  # its accuracy counts either cue: from the record's categories
+            result = d.record.extra.get("result", {})
+            if {"decisions", "lf", "hf"} <= set(result):
+                rows |= frequency_bias_interval(result["decisions"], result["lf"], result["hf"], **kw)
+        elif benchmark != "imagenet-real" and len(columns) == 1:
             rows[columns[0]] = accuracy_interval(d.correct, **kw)
     for bench in (Spectral(None), CriticalBand(None)):
         by_condition = {c: d for (_, b, c, _), d in latest.items() if b == bench.name}

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .aggregates import AGGREGATES, BIASES
+from .aggregates import AGGREGATES, PAPER_BIASES
 from .model_bootstrap import LEVEL, N_RESAMPLES, SEED, _spearman_statistic
 
 TOP1 = "top1_acc/imagenet"
-PREDICTORS: dict[str, tuple[str, ...]] = {"biases": tuple(BIASES), "top1": (TOP1,)}
+PREDICTORS: dict[str, tuple[str, ...]] = {"biases": tuple(PAPER_BIASES), "top1": (TOP1,)}
 VARIANTS = ("linear", "rank")
 PREDICTION_COLUMNS = ["aggregate", "predictor", "variant", "n", "r2", "r2_lo", "r2_hi", "spearman", "spearman_lo",
                       "spearman_hi"]

@@ -20,7 +20,7 @@ from ..errors import ResultsError
 MODEL_COLUMN = "model"
 
 # Prefixes of the columns the analysis reads; only these are checked for numbers.
-ANALYSIS_PREFIXES = ("top1_acc/", "shape-bias", "metric/bandpass/", "metric/criticalband/")
+ANALYSIS_PREFIXES = ("top1_acc/", "shape-bias", "frequency-bias", "metric/bandpass/", "metric/criticalband/")
 
 # The best accuracy anywhere in a percent table is far above 1 (stylized alone is a
 # 16-class task, chance 6.25 %); a table whose largest accuracy lies in (0.2, 1] holds fractions.
@@ -91,10 +91,12 @@ def _check_units(df: pd.DataFrame, source: str) -> None:
             if _FRACTION_TABLE_MAX[0] < hi <= _FRACTION_TABLE_MAX[1]:
                 raise ResultsError(f"{source}: every top1_acc value is at most {hi:g}, so they look like "
                                    "fractions; expected percent (0-100) as in the paper's table: multiply by 100")
-    if "shape-bias" in df.columns:
-        sb = df["shape-bias"].dropna()
+    for bias in ("shape-bias", "frequency-bias"):
+        if bias not in df.columns:
+            continue
+        sb = df[bias].dropna()
         if len(sb) and (sb.min() < 0 or sb.max() > 1):
-            raise ResultsError(f"{source}: shape-bias holds {sb.max() if sb.max() > 1 else sb.min():g}; "
+            raise ResultsError(f"{source}: {bias} holds {sb.max() if sb.max() > 1 else sb.min():g}; "
                                "expected a fraction in [0, 1] as in the paper's table (divide percent by 100)")
 
 

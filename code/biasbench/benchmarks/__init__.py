@@ -51,5 +51,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
                       "eval_imagenet_cbar.py"),
         BenchmarkSpec("model-vs-human", "biasbench.benchmarks.model_vs_human", "--mvh-root",
                       "eval_model_vs_human.py"),
+        BenchmarkSpec("freq-cue-conflict", "biasbench.benchmarks.freq_cue_conflict", "--freq-cue-conflict",
+                      "eval_freq_cue_conflict.py"),
     ]
 }

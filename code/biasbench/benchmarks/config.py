@@ -31,6 +31,7 @@ class Config:
     imagenet_sketch: Path | None = None
     imagenet_v2: Path | None = None
     mvh_root: Path | None = None
+    freq_cue_conflict: Path | None = None
     data_root: Path | None = None
     # How datasets are read.
     check_dataset: bool = True
@@ -63,7 +64,7 @@ class Config:
         known = {f.name for f in fields(cls)}
         given = {k: v for k, v in flags.items() if k in known and v is not None}
         for key in ("imagenet", "real_labels", "imagenet_c", "imagenet_cbar", "imagenet_a", "imagenet_r",
-                    "imagenet_sketch", "imagenet_v2", "mvh_root", "data_root", "responses_dir"):
+                    "imagenet_sketch", "imagenet_v2", "mvh_root", "freq_cue_conflict", "data_root", "responses_dir"):
             if key in given:
                 given[key] = Path(given[key]).expanduser()
         for key, valid, flag in (("corruptions", cdata.IMAGENET_C, "--corruptions"),

@@ -5,6 +5,8 @@
         --imagenet-devkit ILSVRC2012_devkit_t12.tar.gz                  # ImageNet val -> /data/imagenet/val/
     python code/prepare_data.py --root /data --datasets all --dry-run  # what would be fetched, sizes, free space
     python code/prepare_data.py --root /data --datasets cbar           # generate ImageNet-C-bar from ImageNet val
+    python code/prepare_data.py --root /data --datasets freq-cue-conflict --generate-from /data/imagenet/val
+                                                    # generate frequency cue-conflict stimuli instead of downloading
 
 The folders are those ``run_suite.py --data-root /data`` reads. One line per dataset says
 how many images were found, how many the benchmark expects, and OK. A dataset already in
@@ -59,6 +61,9 @@ def _install(archive: Archive, path: Path, root: Path) -> None:
     if archive.plain:
         target = root / archive.place[0][1]
         target.parent.mkdir(parents=True, exist_ok=True)
+        if archive.convert is not None:
+            archive.convert(path, target)
+            return
         shutil.copyfile(path, target.with_name(target.name + ".part"))
         os.replace(target.with_name(target.name + ".part"), target)
         return
@@ -87,6 +92,7 @@ def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: 
             out=print) -> bool:
     """Bring one dataset into place; prints its summary line and returns whether it is OK."""
     missing = _missing(ds, root)
+    offline = offline or (any(a.hub for a in missing) and paths.hub_offline())
     if not missing:
         found, expected = ds.check(root)
         out(_summary(ds.title, found, expected, " (already in place; nothing to do)"))
@@ -186,6 +192,25 @@ def prepare_cbar(root: Path, args, out=print) -> bool:
     return True
 
 
+def prepare_freq_generated(root: Path, args, out=print) -> bool:
+    """Generate the frequency cue-conflict stimuli from --generate-from into ROOT/freq-cue-conflict."""
+    from ..data import freq_cue_conflict as fcc
+    from . import freq_cue_conflict as gen
+
+    title, dst = DATASETS["freq-cue-conflict"].title, root / fcc.SUBDIR
+    if dst.is_dir() and any(dst.iterdir()):
+        found, expected = DATASETS["freq-cue-conflict"].check(root)
+        out(_summary(title, found, expected, " (already in place; nothing to do)"))
+        return True
+    if args.dry_run:
+        out(f"{title}: would generate {gen.DEFAULT_N} stimuli from {args.generate_from} into {dst}/")
+        return True
+    gen.generate(args.generate_from, dst, n=gen.DEFAULT_N, condition=args.freq_condition)
+    found, expected = DATASETS["freq-cue-conflict"].check(root)
+    out(_summary(title, found, expected, f" (generated from {args.generate_from})"))
+    return True
+
+
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
@@ -207,6 +232,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--workers", type=int, default=None,
                    help="processes generating ImageNet-C-bar (default: one per CPU core)")
+    p.add_argument("--generate-from", "--generate_from", default=None, metavar="DIR",
+                   help="freq-cue-conflict: generate the stimuli (1,280 hybrid images, cut-off 0.1, seed 0; "
+                        "python -m biasbench.prepare.freq_cue_conflict for other settings) from a model-vs-human "
+                        "16-class dataset or ImageNet val instead of downloading the released set")
+    p.add_argument("--freq-condition", "--freq_condition", default=None,
+                   help="with --generate-from a model-vs-human dataset: the condition to draw from (e.g. cr)")
     p.add_argument("--check-dataset", "--check_dataset", type=_bool, default=True, metavar="true|false",
                    help="false: generate ImageNet-C-bar from a partial ImageNet val (a deliberate subset) and "
                         "skip the 1000 classes x 50 check of the result")
@@ -216,6 +247,8 @@ def main(argv=None) -> int:
     failed = 0
     try:
         keys = _parse_datasets(args.datasets or ("val" if args.imagenet_val_tar else "all"))
+        if args.generate_from and "freq-cue-conflict" not in keys:
+            raise UserError("--generate-from makes the frequency cue-conflict stimuli: add --datasets freq-cue-conflict")
         if args.imagenet_val_tar and "val" not in keys:
             keys.insert(0, "val")
         if args.dry_run:
@@ -229,6 +262,8 @@ def main(argv=None) -> int:
                 ok = prepare_val(root, args)
             elif key == "cbar":
                 ok = prepare_cbar(root, args)
+            elif key == "freq-cue-conflict" and args.generate_from:
+                ok = prepare_freq_generated(root, args)
             else:
                 ok = prepare(DATASETS[key], root, offline=offline, dry_run=args.dry_run, progress=args.progress,
                              keep=args.keep_archives)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import corruptions, ood
+from ..data import freq_cue_conflict as fcc
 from ..data import model_vs_human as mvh
 from ..data.imagenet import real_labels
 
@@ -24,6 +25,8 @@ HENDRYCKS = "https://people.eecs.berkeley.edu/~hendrycks"
 ZENODO_C = "https://zenodo.org/record/2235448/files"
 V2_URL = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz"
 SKETCH_GDRIVE_ID = "1Mj0i5HBthqH1p_yeXzsg22gZduvgoNeA"  # HaohanWang/ImageNet-Sketch README: ImageNet-Sketch.zip
+# The released frequency cue-conflict split as the Hub stores it (one parquet shard; docs/datasets.md).
+FREQ_URL = f"https://huggingface.co/datasets/{fcc.HUB_REPO}/resolve/main/data/test-00000-of-00001.parquet"
 REAL_URL = "https://raw.githubusercontent.com/google-research/reassessed-imagenet/master/real.json"
 
 # ImageNet-C's five Zenodo archives and the corruptions each holds.
@@ -46,6 +49,9 @@ class Archive:
     size: int | None = None  # bytes, where the publisher states it (else asked from the server)
     sha256: str | None = None
     plain: bool = False  # a plain file, not an archive: placed as it is at place[0][1]
+    # A plain file that is converted rather than placed: convert(file, target folder) writes the folder.
+    convert: Callable[[Path, Path], object] | None = None
+    hub: bool = False  # on the Hugging Face Hub: its offline mode ($HF_HUB_OFFLINE) applies too
 
     @property
     def shown_url(self) -> str:
@@ -83,6 +89,17 @@ def _mvh_check(root: Path) -> tuple[int, int]:
     return found, sum(d.n_images for d in mvh.DATASETS.values())
 
 
+def _freq_check(root: Path) -> tuple[int, int]:
+    n = len(fcc.read(root / fcc.SUBDIR))  # checked against its manifest (generated) or the released 1,280
+    return n, n if (root / fcc.SUBDIR / fcc.MANIFEST).is_file() else fcc.N_RELEASED
+
+
+def _extract_freq(parquet: Path, target: Path) -> None:
+    from .freq_cue_conflict import extract
+
+    extract(parquet, target)
+
+
 def _one(url: str, filename: str, inside: str, dst: str, **kw) -> Archive:
     return Archive(url, filename, (((inside,), dst),), **kw)
 
@@ -108,4 +125,7 @@ DATASETS: dict[str, Dataset] = {d.key: d for d in (
             (Archive(REAL_URL, "real.json", ((("real.json",), "imagenet/real.json"),), plain=True),), _real_check),
     Dataset("mvh", "model-vs-human (17 datasets)", tuple(
         _one(mvh.dataset_url(n), f"{n}.tar.gz", n, f"model-vs-human/{n}") for n in mvh.DATASETS), _mvh_check),
+    Dataset("freq-cue-conflict", "frequency cue-conflict (Gavrikov et al., ICLR 2025)",
+            (Archive(FREQ_URL, "test-00000-of-00001.parquet", (((), fcc.SUBDIR),), plain=True,
+                     convert=_extract_freq, hub=True),), _freq_check),
 )}

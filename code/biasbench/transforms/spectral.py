@@ -129,3 +129,17 @@ class Bandpass:
 
     def __repr__(self) -> str:
         return f"Bandpass(cutoff={self.cutoff}, lowpass={self.lowpass})"
+
+
+def lowpass_unclipped(images: Tensor, cutoff: float) -> Tensor:
+    """The low-pass of ``bandpass(images, cutoff, lowpass=True)`` before its clip to [0, 1].
+
+    ``images - lowpass_unclipped(images, c)`` is then the high-pass of ``bandpass(images, 1 - c,
+    lowpass=False)`` before its clip (the same square, zeroed): the two bands of a hybrid image
+    (biasbench.prepare.freq_cue_conflict) with the spectral benchmark's own frequency definitions.
+    """
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ConfigError(f"lowpass_unclipped expects a float image batch [B, C, H, W]; got {tuple(images.shape)}")
+    h, w = images.shape[-2:]
+    ry, rx = square_radii(h, w, cutoff, lowpass=True)
+    return _lowpass_raw(half_spectrum(images), h, w, ry, rx).to(images.dtype)
