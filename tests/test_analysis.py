@@ -109,6 +109,10 @@ def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
     corr = paper_analysis.correlations
     assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     assert len(corr) == 3 * len(BIASES) * len(AGGREGATES)
+    # The paper's table has no low-frequency bias (the follow-up's): its rows rest on no model and are n/a.
+    freq = corr["bias"] == "frequency-bias"
+    assert (corr.loc[freq, "n"] == 0).all() and corr.loc[freq, ["rho", "p", "shown"]].isna().all().all()
+    corr = corr[~freq]
     assert corr.groupby("group")["n"].unique().map(list).to_dict() == {
         "all": [48], "adversarial": [15], "non_adversarial": [33]}
     sig = corr["p"] < 0.05
@@ -129,7 +133,10 @@ def test_reference_correlation_table_shape_and_sign_pattern(paper_analysis):
 
 def test_bias_matrix_is_symmetric_with_unit_diagonal(paper_analysis):
     bc = paper_analysis.bias_correlations
-    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(bc) == 36
+    assert list(bc.columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(bc) == len(BIASES) ** 2
+    freq = (bc["bias_a"] == "frequency-bias") | (bc["bias_b"] == "frequency-bias")
+    assert (bc.loc[freq, "n"] == 0).all() and bc.loc[freq, "rho"].isna().all()
+    bc = bc[~freq]
     m = bc.pivot(index="bias_a", columns="bias_b", values="rho")
     np.testing.assert_allclose(m.to_numpy(), m.T.to_numpy())
     np.testing.assert_allclose(np.diag(m.to_numpy()), 1.0)
@@ -354,7 +361,7 @@ def test_cli_writes_tables_summary_and_figures(tmp_path, served, capsys):
                            "--cache-dir", str(monkeypatch_cache)])
     assert rc == 0, capsys.readouterr().err
     corr = pd.read_csv(out / "correlations.csv")
-    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(corr) == 72
+    assert list(corr.columns) == ["group", "bias", "aggregate", "rho", "p", "shown", "n", "rho_lo", "rho_hi"] and len(corr) == 3 * len(BIASES) * len(AGGREGATES)
     assert list(pd.read_csv(out / "bias_correlations.csv").columns) == ["bias_a", "bias_b", "rho", "p", "shown", "n", "rho_lo", "rho_hi"]
     metrics = pd.read_csv(out / "metrics.csv", index_col="model")
     assert metrics.at["tv_resnet50", "ID"] == pytest.approx((99 + 68 + 88) / 3)

@@ -45,6 +45,8 @@ PAPER_BIASES: dict[str, tuple[str, ...]] = {
 # "Frequency cue-conflict"). The paper's table has no such column: a model without it drops out of this
 # bias's correlations only, and the prediction test keeps to the paper's six (analysis/prediction.py).
 BIASES: dict[str, tuple[str, ...]] = {**PAPER_BIASES, FREQUENCY_BIAS: (FREQUENCY_BIAS,)}
+#: Metrics a table may lack altogether (not in the paper's table): then they are empty, not "missing" per model.
+OPTIONAL: tuple[str, ...] = (FREQUENCY_BIAS,)
 
 METRICS: dict[str, tuple[str, ...]] = {**AGGREGATES, **BIASES}
 
@@ -62,7 +64,8 @@ OTHER_CATEGORY = "other"
 @dataclass
 class Metrics:
     """Per-model aggregates and biases (``values``, columns = METRICS names) and
-    what could not be computed: ``missing`` maps model -> metric -> missing columns."""
+    what could not be computed: ``missing`` maps model -> metric -> missing columns (an OPTIONAL
+    metric whose columns the table lacks altogether is empty for every model, and not listed)."""
 
     values: pd.DataFrame
     missing: dict[str, dict[str, list[str]]] = field(default_factory=dict)
@@ -85,6 +88,8 @@ def compute_metrics(table: pd.DataFrame, models=None) -> Metrics:
     for name, cols in METRICS.items():
         block = sub.reindex(columns=list(cols)).astype(float)
         values[name] = block.mean(axis=1, skipna=False)
+        if name in OPTIONAL and not set(cols) & set(table.columns):
+            continue
         for model, row in block.isna().iterrows():
             if row.any():
                 missing.setdefault(model, {})[name] = [c for c in cols if row[c]]

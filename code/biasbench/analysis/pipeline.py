@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import ResultsError
 from ..results.setup import split_row
 from ..zoo.paper_models import PAPER_MODELS
-from .aggregates import METRICS, Metrics, compute_metrics
+from .aggregates import METRICS, OPTIONAL, Metrics, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations
 from .figures import all_figures, save_figure
 from .prediction import TOP1, prediction_table
@@ -147,6 +147,10 @@ def _notes(table: pd.DataFrame, metrics: Metrics, paper_present: list[str], high
     if absent:
         notes.append(f"{len(absent)} of the paper's 48 models are not in the table and are left out of every "
                      f"group: {', '.join(absent)}")
+    for metric in OPTIONAL:
+        if not set(METRICS[metric]) & set(table.columns):
+            notes.append(f"{metric} is in no model's results (the paper's table has no such column; the "
+                         "freq-cue-conflict benchmark measures it): its correlations are n/a")
     for metric, cols in METRICS.items():
         lacking = {m: v[metric] for m, v in metrics.missing.items() if metric in v}
         if not lacking:
