@@ -191,6 +191,44 @@ def test_model_missing_a_cell_drops_out_of_that_metric_only():
     assert "resnet50_swav" in text and "HPP left empty" in text
 
 
+def test_frequency_bias_measured_for_some_models_is_a_seventh_bias():
+    """The paper's table lacks the low-frequency bias: measured for 10 of the 48 models, each of its
+    coefficients rests on those 10, equal to scipy's Spearman over them; the other biases keep all 48."""
+    from scipy import stats
+
+    df = synthetic_table()
+    measured = PAPER_MODELS[::5][:10]
+    rng = np.random.default_rng(1)
+    freq = dict(zip(measured, rng.uniform(0.2, 0.9, len(measured))))
+    df["frequency-bias"] = df["model"].map(freq)
+    a = analyze(check_table(df))
+    v = a.metrics.values
+    corr = a.correlations.set_index(["group", "bias", "aggregate"])
+    row = corr.loc["all", "frequency-bias", "ID"]
+    assert row["n"] == 10 and corr.loc["all", "shape-bias", "ID"]["n"] == 48
+    assert row["rho"] == pytest.approx(stats.spearmanr(v.loc[measured, "frequency-bias"],
+                                                       v.loc[measured, "ID"]).statistic, abs=1e-12)
+    bc = a.bias_correlations.set_index(["bias_a", "bias_b"])
+    for other in ("LPP", "HPP"):  # does the cue-conflict version agree with the filtering one?
+        assert bc.loc[("frequency-bias", other), "n"] == 10
+        assert bc.loc[("frequency-bias", other), "rho"] == pytest.approx(stats.spearmanr(
+            v.loc[measured, "frequency-bias"], v.loc[measured, other]).statistic, abs=1e-12)
+    assert (a.prediction.loc[a.prediction["predictor"] == "biases", "n"] == 48).all()  # the paper's six
+    assert any("frequency-bias left empty" in n for n in a.notes)
+    assert "frequency-bias" in summary_markdown(a)
+    with pytest.raises(ResultsError, match="frequency-bias holds .*expected a fraction"):
+        check_table(df.assign(**{"frequency-bias": df["frequency-bias"] * 100}))
+
+
+def test_table_without_frequency_bias_gets_one_note_and_no_scatter(tmp_path):
+    a = analyze(check_table(synthetic_table()))
+    assert "frequency-bias" not in {b for m in a.metrics.missing.values() for b in m}
+    assert sum("frequency-bias" in n for n in a.notes) == 1
+    from biasbench.analysis.figures import all_figures
+    figs = all_figures(a.metrics.values, a.table, a.correlations, a.bias_correlations)
+    assert sorted(figs) == sorted(FIGURE_STEMS)
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.assign(**{c: d[c] / 100 for c in d.columns if c.startswith("top1_acc/")}), "look like fractions"),
     (lambda d: d.assign(**{"shape-bias": d["shape-bias"] * 100}), "expected a fraction"),
