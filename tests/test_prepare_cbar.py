@@ -1,6 +1,9 @@
 """ImageNet-C-bar generation: each corruption against properties computed independently of it,
 and the generated folder read back by the C-bar benchmark."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +12,10 @@ from scipy import stats
 from torch import nn
 
 from biasbench.benchmarks.imagenet_cbar import ImageNetCBar
-from biasbench.data import corruptions
+from biasbench.data import cbar_manifest, corruptions
 from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
+from biasbench.errors import DatasetError, UserError
 from biasbench.prepare import cbar, run
 from biasbench.prepare import cbar_corruptions as cc
 from biasbench.results import ResultsStore
@@ -408,3 +412,70 @@ def test_prepare_data_cbar_refuses_zero_workers(tmp_path, capsys):
     write_val_tree(tmp_path / "imagenet", [3], per_class=1)
     assert run.main(["--root", str(tmp_path), "--datasets", "cbar", "--workers", "0", "--no-progress"]) == 1
     assert "ImageNet-C-bar: FAILED: --workers is 0; expected a number of processes >= 1" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the recipe of generated files
+
+def _fingerprints(folder):
+    return {k: v.fingerprint() for k, v in corruptions.imagenet_cbar(folder, check=False).items()}
+
+
+def test_generated_folder_records_its_recipe_and_the_reader_fingerprints_it(generated, tmp_path):
+    _, _, out, _ = generated
+    assert cbar.RECIPE == 2
+    assert json.loads((out / cbar_manifest.MANIFEST).read_text()) == {"recipe": 2}
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    new = _fingerprints(copy)
+    (copy / cbar_manifest.MANIFEST).unlink()  # the same files, as before recipe 2 (no manifest)
+    old = _fingerprints(copy)
+    assert old.keys() == new.keys() and all(old[k] != new[k] for k in new)
+    cbar_manifest.write(copy, 3)
+    assert all(v not in (old[k], new[k]) for k, v in _fingerprints(copy).items())
+    cbar_manifest.write(copy, 2)
+    assert _fingerprints(copy) == new  # the fingerprint depends on the recipe, not on where the files are
+
+
+@pytest.mark.parametrize("text, expected", [("{", "unreadable"), ('{"recipe": "2"}', "recipe is '2'"),
+                                            ("[2]", "unreadable")])
+def test_a_bad_manifest_is_one_line_naming_it(tmp_path, text, expected):
+    (tmp_path / cbar_manifest.MANIFEST).write_text(text)
+    with pytest.raises(DatasetError, match=expected) as e:
+        corruptions.imagenet_cbar(tmp_path, check=False)
+    assert str(tmp_path / cbar_manifest.MANIFEST) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_prepare_data_cbar_refuses_files_of_the_old_recipe_until_they_are_regenerated(tmp_path, capsys):
+    write_val_tree(tmp_path / "imagenet", [3], per_class=1, size=(240, 240))
+    args = ["--root", str(tmp_path), "--datasets", "cbar", "--no-progress", "--workers", "1",
+            "--check-dataset", "false"]
+    dst = tmp_path / "imagenet-cbar"
+    assert run.main(args) == 0
+    capsys.readouterr()
+    perlin = sorted((dst / "perlin_noise").rglob("*.JPEG"))
+    others = {f: f.read_bytes() for f in dst.rglob("*.JPEG") if f not in perlin}
+    new_perlin = {f: f.read_bytes() for f in perlin}
+    for f in perlin:  # a folder generated before recipe 2: other perlin_noise files and no manifest
+        _jpeg(np.full((224, 224, 3), 90, np.uint8), f)
+    (dst / cbar_manifest.MANIFEST).unlink()
+    for args_now in (args, args + ["--dry-run"]):
+        assert run.main(args_now) == 1
+        lines = [line for line in capsys.readouterr().out.splitlines() if "GB free" not in line]  # --dry-run's
+        assert lines == [f"ImageNet-C-bar: FAILED: {dst / 'perlin_noise'}: files of an older biasbench recipe (before "
+                         "recipe 2 its perlin_noise differed from the authors'); delete that folder and rerun to "
+                         "regenerate it"]
+    assert not (dst / cbar_manifest.MANIFEST).exists()
+    with pytest.raises(UserError, match="perlin_noise: files of an older"):  # the library refuses as well
+        cbar.generate(imagenet_val(tmp_path / "imagenet", check=False), dst, workers=1, progress=False)
+    shutil.rmtree(dst / "perlin_noise")
+    assert run.main(args) == 0
+    assert "50 images found, 50 expected, OK" in capsys.readouterr().out
+    assert {f: f.read_bytes() for f in (dst / "perlin_noise").rglob("*.JPEG")} == new_perlin  # regenerated
+    assert all(f.read_bytes() == b for f, b in others.items())  # the other nine were kept as they were
+    assert cbar_manifest.recipe(dst) == 2
+
+
+def test_a_folder_of_a_newer_recipe_is_refused(tmp_path):
+    cbar_manifest.write(tmp_path, cbar.RECIPE + 1)
+    with pytest.raises(UserError, match=f"newer biasbench \\(recipe {cbar.RECIPE + 1}, this one makes "):
+        cbar.claim(tmp_path)
