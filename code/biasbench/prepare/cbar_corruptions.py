@@ -6,8 +6,8 @@ Each function takes a square ``H x W x 3`` uint8 image, the corruption's paramet
 (``2.35``, ``10.0`` ...: the published "severity", which scales a maximum as ``p * max / 10``) and a
 ``numpy.random.RandomState``; it draws its random parameters from that state in the same order
 as the release and returns a uint8 image of the same shape. Pixel coordinates are (row y,
-column x), as in the release. See the README ("Preparing the datasets") for how the output may
-differ from the released files.
+column x), as in the release. docs/datasets.md ("ImageNet-C-bar, generated from ImageNet val")
+says, per corruption, how the output compares with the release's under the same draws.
 """
 
 from __future__ import annotations
