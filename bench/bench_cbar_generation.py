@@ -105,26 +105,22 @@ def photos(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def cpu_ms(fn) -> float:
+def cpu_ms(fn, *args) -> float:
     t = time.process_time()
-    fn()
+    fn(*args)
     return 1000 * (time.process_time() - t)
+
+
+def _corrupt_and_save(img, corruption, s, rng, path, fn) -> None:
+    arr = cbar.corrupt(img, corruption, s, rng) if fn is None else fn(img, IMAGENET_CBAR_PARAMS[corruption][s - 1], rng)
+    cbar._save_jpeg(arr, path)
 
 
 def corrupt_and_save(images, corruption, out: Path, fn=None) -> float:
     """CPU ms per image for the 5 severities of ``corruption`` (``fn`` in place of its function)."""
-    total = 0.0
-    for name, img in images:
-        for s in SEVERITIES:
-            rng = cbar.image_rng(0, name, corruption, s)
-            path = out / corruption / str(s) / name
-
-            def step():
-                arr = cbar.corrupt(img, corruption, s, rng) if fn is None else \
-                    fn(img, IMAGENET_CBAR_PARAMS[corruption][s - 1], rng)
-                cbar._save_jpeg(arr, path)
-
-            total += cpu_ms(step)
+    total = sum(cpu_ms(_corrupt_and_save, img, corruption, s, cbar.image_rng(0, name, corruption, s),
+                       out / corruption / str(s) / name, fn)
+                for name, img in images for s in SEVERITIES)
     return total / len(images)
 
 
@@ -139,13 +135,13 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="biasbench-cbar-bench-"))
     try:
         srcs = photos(tmp / "imagenet", args.n)
-        decode_ms = sum(cpu_ms(lambda: decode(s, RESIZE_CROP)) for s in srcs) / len(srcs)
+        decode_ms = sum(cpu_ms(decode, s, RESIZE_CROP) for s in srcs) / len(srcs)
         images = [(s.name, decode(s, RESIZE_CROP).permute(1, 2, 0).numpy()) for s in srcs]
         per = {c: corrupt_and_save(images, c, tmp / "suite") for c in IMAGENET_CBAR}
         before = corrupt_and_save(images, "perlin_noise", tmp / "before", perlin_before_21)
         release = corrupt_and_save(images[:args.n_reference], "perlin_noise", tmp / "release",
                                    ref.release_perlin_noise)
-        end_to_end = sum(cpu_ms(lambda: cbar._one_image((s, "n01440764", tmp / "e2e", tuple(IMAGENET_CBAR), 0)))
+        end_to_end = sum(cpu_ms(cbar._one_image, (s, "n01440764", tmp / "e2e", tuple(IMAGENET_CBAR), 0))
                          for s in srcs) / len(srcs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -461,9 +461,9 @@ def test_prepare_data_cbar_refuses_files_of_the_old_recipe_until_they_are_regene
     for args_now in (args, args + ["--dry-run"]):
         assert run.main(args_now) == 1
         lines = [line for line in capsys.readouterr().out.splitlines() if "GB free" not in line]  # --dry-run's
-        assert lines == [f"ImageNet-C-bar: FAILED: {dst / 'perlin_noise'}: files of an older biasbench recipe (before "
-                         "recipe 2 its perlin_noise differed from the authors'); delete that folder and rerun to "
-                         "regenerate it"]
+        assert lines == [(f"ImageNet-C-bar: FAILED: {dst / 'perlin_noise'}: files of an older biasbench recipe "
+                          "(before recipe 2 its perlin_noise differed from the authors'); delete that folder and "
+                          "rerun to regenerate it")]
     assert not (dst / cbar_manifest.MANIFEST).exists()
     with pytest.raises(UserError, match="perlin_noise: files of an older"):  # the library refuses as well
         cbar.generate(imagenet_val(tmp_path / "imagenet", check=False), dst, workers=1, progress=False)

@@ -1,5 +1,5 @@
 """The manifest in a folder of ImageNet-C-bar that biasbench generated: which recipe of the generator
-made its files (docs/datasets.md, "ImageNet-C-bar"). The C-bar reader folds the recipe into every
+made its files (docs/datasets.md, "ImageNet-C-bar, generated from ImageNet val"). The C-bar reader folds the recipe into every
 cell's fingerprint, so results computed on files of one recipe are never taken for another's.
 A folder without a manifest (the authors' own files, or biasbench's from before recipe 2) keeps the
 fingerprint it always had."""

@@ -9,7 +9,7 @@ Every (image, corruption, parameter) draws from its own ``RandomState`` seeded b
 on any number of processes. Files are written to a temporary name and renamed, so a file that
 exists is complete; a rerun skips them (resumable). The folder's manifest records the recipe that
 made its files (``RECIPE``); files of an older recipe are refused, not mixed with new ones. See
-docs/datasets.md, "ImageNet-C-bar".
+docs/datasets.md, "ImageNet-C-bar, generated from ImageNet val".
 """
 
 from __future__ import annotations
