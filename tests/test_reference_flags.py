@@ -34,7 +34,7 @@ def _parse(monkeypatch, script, argv):
 
 
 def test_every_script_is_covered():
-    assert len(SCRIPTS) == 9 and "eval_imagenet_adv.py" in SCRIPTS
+    assert len(SCRIPTS) == 10 and "eval_imagenet_adv.py" in SCRIPTS and "eval_freq_cue_conflict.py" in SCRIPTS
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
