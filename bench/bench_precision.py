@@ -27,7 +27,7 @@ from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.data.imagelist import AS_IS, ImageList, decode
-from biasbench.data.synthetic import TEST_CLASSES
+from biasbench.synthetic import TEST_CLASSES
 from biasbench.runner import RunOptions, _forward, _global_flags, _precision_context, _prepare
 
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from biasbench.benchmarks import REGISTRY
 from biasbench.cli import main as run_cli
-from biasbench.data.synthetic import write_preset
+from biasbench.synthetic import write_preset
 from biasbench.demo import build_demo_model, train_accuracy
 
 PGD_IMAGES = 8

@@ -15,9 +15,9 @@ from biasbench.benchmarks.listing import README_CONFIG, README_END, readme_table
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.cli import benchmark_config, build_benchmarks, headline_columns, make_parser
 from biasbench.data import corruptions
-from biasbench.data.synthetic import TEST_CLASSES, write_preset
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+from biasbench.synthetic import TEST_CLASSES, write_preset
 from helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[1]

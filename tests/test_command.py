@@ -16,7 +16,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from biasbench import command
-from biasbench.data.synthetic import write_preset
+from biasbench.synthetic import write_preset
 from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]

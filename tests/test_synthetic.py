@@ -11,12 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.data import synthetic as syn
 from biasbench.data.synsets import imagenet_wnids, subset_indices, subset_wnids, wnid_to_index
-from biasbench.data.synthetic_corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS,
-                                                  corrupt)
-from biasbench.data.synthetic_images import TRAIN, class_image, silhouette
 from biasbench.errors import ConfigError
+from biasbench.synthetic import datasets as syn
+from biasbench.synthetic.corruptions import IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, corrupt
+from biasbench.synthetic.images import TRAIN, class_image, silhouette
 
 VAL_NAME = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$")
 # The 16 model-vs-human categories (model-vs-human helper/human_categories.py, sorted).

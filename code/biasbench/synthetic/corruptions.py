@@ -20,10 +20,10 @@ from scipy import ndimage, signal
 # The real names and C-bar parameters live with the dataset readers; the stand-ins follow them.
 # make_imagenet_c_bar.py names the severity folders "{:.2f}".format(value) (e.g. "2.35", "10.00");
 # the released download names them 1..5.
-from .corruptions import IMAGENET_C as IMAGENET_C_CORRUPTIONS
-from .corruptions import IMAGENET_CBAR as IMAGENET_CBAR_CORRUPTIONS
-from .corruptions import IMAGENET_CBAR_PARAMS
-from .synthetic_images import rng, smooth_field
+from ..data.corruptions import IMAGENET_C as IMAGENET_C_CORRUPTIONS
+from ..data.corruptions import IMAGENET_CBAR as IMAGENET_CBAR_CORRUPTIONS
+from ..data.corruptions import IMAGENET_CBAR_PARAMS
+from .images import rng, smooth_field
 
 
 def cbar_severity_folder(corruption: str, severity: int) -> str:

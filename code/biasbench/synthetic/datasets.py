@@ -1,7 +1,7 @@
 """Small synthetic datasets in the real on-disk layouts of every dataset the suite reads.
 
 For tests and the demo: deterministic (same arguments, same bytes), fast, and with
-class-dependent content (see ``synthetic_images``) so that a model can tell the
+class-dependent content (see ``biasbench.synthetic.images``) so that a model can tell the
 classes apart and the benchmarks give meaningful, non-degenerate numbers.
 
 Layout under ``root`` (the returned dict maps each dataset name to its folder):
@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
@@ -43,11 +42,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..data.synsets import imagenet_wnids, subset_indices
 from ..errors import ConfigError, UserError, exit_status
-from .synsets import imagenet_wnids, subset_indices
-from .synthetic_corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, cbar_severity_folder,
+from .corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, cbar_severity_folder,
                                     corrupt)
-from .synthetic_images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image,
+from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image,
                                class_image, cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
 
 __all__ = ["ALL", "PRESETS", "MVH_CATEGORIES", "MVH_REPRESENTATIVES", "class_image", "write_datasets",
@@ -425,7 +424,7 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         manifest["datasets"][name] = {"path": _BASES[name].as_posix(), "images": w.counts.get(name, 0)}
     if "imagenet" in names:
         manifest["datasets"]["imagenet"]["train_images"] = w.counts.get("imagenet/train", 0)
-    manifest.update(generator="biasbench.data.synthetic", seed=int(seed), classes=classes, per_class=per_class,
+    manifest.update(generator="biasbench.synthetic", seed=int(seed), classes=classes, per_class=per_class,
                     train_per_class=train_per_class, corrupt_per_class=corrupt_per_class,
                     corrupt_classes=corrupt_classes,
                     c_corruptions=c_list, cbar_corruptions=cbar_list, cbar_severity_folders=cbar_severity_folders,
@@ -444,7 +443,7 @@ def write_preset(root: str | Path, preset: str = "test", **overrides) -> dict[st
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m biasbench.data.synthetic",
+    p = argparse.ArgumentParser(prog="python -m biasbench.synthetic",
                                 description="Write small synthetic datasets in the real layouts of ImageNet val "
                                             "(+ReaL, meta.bin), ImageNet-C, -C-bar, -A, -R, -Sketch, -v2 and "
                                             "the model-vs-human cue-conflict and stylized sets.")
@@ -496,6 +495,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"written in {time.perf_counter() - t0:.1f} s")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
