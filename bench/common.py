@@ -127,9 +127,9 @@ def val_images(env: Env, n: int) -> tuple[Path, ImageList]:
 
 def cbar_cells(env: Env, per_class: int, corruptions: Sequence[str] | None = None) -> dict[str, Path]:
     """Synthetic ImageNet-C-bar: {"<corruption>/<severity>": folder of <wnid>/*.JPEG 224x224 files}."""
-    from biasbench.synthetic.corruptions import IMAGENET_CBAR_CORRUPTIONS
+    from biasbench.data.corruptions import IMAGENET_CBAR
 
-    corruptions = list(corruptions or IMAGENET_CBAR_CORRUPTIONS)
+    corruptions = list(corruptions or IMAGENET_CBAR)
     root = synthetic(env, "imagenet-cbar", per_class=per_class, cbar_corruptions=",".join(corruptions))
     return {f"{c}/{s}": root / c / str(s) for c in corruptions for s in range(1, 6)}
 

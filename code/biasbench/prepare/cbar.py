@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES
+from ..data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES, cbar_severity_folder
 from ..data.imagelist import RESIZE_CROP, decode
 from ..data.synsets import imagenet_wnids
-from ..synthetic.corruptions import cbar_severity_folder
 from .cbar_corruptions import CORRUPTIONS
 
 JPEG_QUALITY = 85  # make_imagenet_c_bar.py: save(quality=85, optimize=True)

@@ -42,12 +42,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..data.corruptions import IMAGENET_C, IMAGENET_CBAR, cbar_severity_folder, severity_folder
 from ..data.synsets import imagenet_wnids, subset_indices
 from ..errors import ConfigError, UserError, exit_status
-from .corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, cbar_severity_folder,
-                                    corrupt)
-from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image,
-                               class_image, cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
+from .corruptions import corrupt
+from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image, class_image,
+                     cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
 
 __all__ = ["ALL", "PRESETS", "MVH_CATEGORIES", "MVH_REPRESENTATIVES", "class_image", "write_datasets",
            "write_preset", "val_file_number", "real_label_list", "main"]
@@ -91,8 +91,8 @@ PRESETS: dict[str, dict] = {
                  cbar_corruptions=("blue_noise_sample", "checkerboard_cutout"), mvh_per_category=2),
     # C and C-bar are 95 and 50 passes: the demo corrupts one image of each of 8 classes for them.
     "demo": dict(classes=DEMO_CLASSES, per_class=1, train_per_class=10, corrupt_per_class=1,
-                 corrupt_classes=DEMO_CLASSES[:8], c_corruptions=IMAGENET_C_CORRUPTIONS,
-                 cbar_corruptions=IMAGENET_CBAR_CORRUPTIONS, mvh_per_category=5),
+                 corrupt_classes=DEMO_CLASSES[:8], c_corruptions=IMAGENET_C,
+                 cbar_corruptions=IMAGENET_CBAR, mvh_per_category=5),
 }
 
 N_VAL, PER_CLASS_MAX = 50000, 50
@@ -368,8 +368,8 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         raise ConfigError(f"corrupt_classes {sorted(set(corrupt_classes) - set(classes))} are not among classes; "
                           "expected a subset of the classes written")
     n_mvh = _count(per_class if mvh_per_category is None else mvh_per_category, "mvh_per_category")
-    c_list = _corruption_list(c_corruptions, IMAGENET_C_CORRUPTIONS, "c_corruptions")
-    cbar_list = _corruption_list(cbar_corruptions, IMAGENET_CBAR_CORRUPTIONS, "cbar_corruptions")
+    c_list = _corruption_list(c_corruptions, IMAGENET_C, "c_corruptions")
+    cbar_list = _corruption_list(cbar_corruptions, IMAGENET_CBAR, "cbar_corruptions")
     if cbar_severity_folders not in ("index", "value"):
         raise ConfigError(f"cbar_severity_folders is {cbar_severity_folders!r}; "
                           "expected 'index' (1..5) or 'value' (2.35 ...)")
@@ -396,14 +396,15 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
 
     root.mkdir(parents=True, exist_ok=True)
     w = _Writer(root)
-    cbar_folder = cbar_severity_folder if cbar_severity_folders == "value" else (lambda c, s: str(s))
+    c_folder = lambda c, s: severity_folder(s)  # noqa: E731
+    cbar_folder = cbar_severity_folder if cbar_severity_folders == "value" else c_folder
     for name in names:
         base = _BASES[name]
         (root / base).mkdir(parents=True, exist_ok=True)
         if name == "imagenet":
             _write_imagenet(w, base, classes, per_class, train_per_class, seed, val_layout == "flat")
         elif name == "imagenet-c":
-            _write_corrupted(w, name, base, c_list, lambda c, s: str(s), corrupt_classes, corrupt_per_class, seed)
+            _write_corrupted(w, name, base, c_list, c_folder, corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-cbar":
             _write_corrupted(w, name, base, cbar_list, cbar_folder, corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-a":
