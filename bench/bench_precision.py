@@ -26,9 +26,10 @@ from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.imagelist import AS_IS, ImageList, decode
-from biasbench.synthetic import TEST_CLASSES
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import AS_IS, ImageList
 from biasbench.runner import RunOptions, _forward, _global_flags, _precision_context, _prepare
+from biasbench.synthetic import TEST_CLASSES
 
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),
            "channels_last": dict(channels_last=True), "compile": dict(compile=True)}

@@ -30,9 +30,9 @@ from torch import nn  # noqa: E402
 
 from biasbench.benchmarks.base import Benchmark  # noqa: E402
 from biasbench.data.imagelist import ImageList  # noqa: E402
-from biasbench.synthetic import TEST_CLASSES, write_datasets  # noqa: E402
 from biasbench.results import ResultsStore  # noqa: E402
 from biasbench.runner import RunOptions, run  # noqa: E402
+from biasbench.synthetic import TEST_CLASSES, write_datasets  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -103,7 +103,7 @@ def step_same_numbers(env, model) -> dict:
     cpu, dev = top1["cpu"], top1[str(env.device)]
     diff = {k: abs(cpu[k] - dev[k]) for k in cpu if k in dev}
     allowed = 100.0 * TOP1_IMAGES_TOLERANCE / len(val)
-    from biasbench.data.imagelist import decode
+    from biasbench.data.decode import decode
     u8 = torch.stack([decode(val.path(i), val.preprocess) for i in range(min(4, len(val)))])
     idx = torch.arange(len(u8))
     x = u8.float() / 255

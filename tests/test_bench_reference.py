@@ -12,7 +12,7 @@ from torch import nn
 from torchvision import transforms as T
 
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.imagelist import decode
+from biasbench.data.decode import decode
 from biasbench.data.imagenet import imagenet_val
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torchvision
 
-from .data.imagelist import RESIZE_CROP, decode, list_images
+from .data.decode import decode
+from .data.imagelist import RESIZE_CROP, list_images
 from .data.synsets import label_of
 from .transforms.criticalband import low_contrast_grey
 

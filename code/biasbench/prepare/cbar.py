@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 from ..data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES, cbar_severity_folder
-from ..data.imagelist import RESIZE_CROP, decode
+from ..data.decode import decode
+from ..data.imagelist import RESIZE_CROP
 from ..data.synsets import imagenet_wnids
 from .cbar_corruptions import CORRUPTIONS
 
