@@ -31,10 +31,11 @@ import torch
 
 from ..data.imagelist import ImageList
 from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
-                                   ensure_dataset, image_infos, is_present, offline_message, read_dataset)
+                                   image_infos, is_present, read_dataset)
 from ..errors import ConfigError, DatasetError, did_you_mean
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
+from ..prepare.model_vs_human import ensure_dataset, offline_message
 from ..results.record import ResultKey
 from ..results.setup import Setup
 from .base import Benchmark, Column, Condition, family
