@@ -30,7 +30,7 @@ from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.runner import _global_flags
+from biasbench.device import global_flags, precision_context
 from biasbench.transforms.criticalband import CriticalBandNoise
 from biasbench.transforms.spectral import bandpass
 
@@ -133,8 +133,8 @@ def step_floor(env) -> dict:
             net = net.to(memory_format=torch.channels_last)
         if comp:
             net = torch.compile(net)
-        autocast = bp._precision_context(precision, dev)
-        with _global_flags(precision, False):
+        autocast = precision_context(precision, dev)
+        with global_flags(precision, False):
             def fwd():
                 with torch.no_grad(), autocast():
                     for _ in range(a.floor_iters):

@@ -15,8 +15,9 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY, Config, Datasets
+from .device import PRECISIONS
 from .errors import ConfigError, UserError, did_you_mean, exit_status
-from .runner import PRECISIONS, RunOptions, run
+from .runner import RunOptions, run
 
 log = logging.getLogger("biasbench")
 
