@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pandas
 from torch import nn
@@ -86,6 +85,7 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
 
 def tidy(store, model: str, benchmarks, opts) -> pandas.DataFrame:
     """The latest value of every (benchmark, condition, column) of ``model`` measured under ``opts``'s setup."""
+    from .results.keys import cell_key
     from .results.setup import Setup
 
     wanted = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
@@ -93,11 +93,10 @@ def tidy(store, model: str, benchmarks, opts) -> pandas.DataFrame:
     for r in store.records():  # log order: a later record of the same cell replaces an earlier one
         if r.model != model or r.benchmark not in wanted:
             continue
-        setup = Setup.of_record(r)
-        if wanted[r.benchmark].seed is None:
-            setup = replace(setup, seed=None)  # an unseeded benchmark: the seed made no difference
-        if setup != wanted[r.benchmark]:
+        # the cell's key under the wanted setup (any dataset: the record's own fingerprint)
+        if not cell_key(model, r.benchmark, r.condition, r.fingerprint, wanted[r.benchmark]).matches(r):
             continue
+        setup = wanted[r.benchmark]
         for column, value in r.values.items():
             latest[(r.benchmark, r.condition, column)] = (model, r.benchmark, r.condition, column, value,
                                                          setup.label())

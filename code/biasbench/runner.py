@@ -11,7 +11,6 @@ a model has every condition of a benchmark, and the wide CSV is re-derived.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +29,7 @@ from .device import (SplitOnOOM, compile_limits, device_name, forward, free_cuda
                      precision_context, prepare_model)
 from .errors import ConfigError, UserError
 from .results import Record, ResultKey, ResultsStore, decisions
+from .results.keys import SUMMARY, cell_key, summary_key
 from .results.setup import Setup
 
 log = logging.getLogger("biasbench")
@@ -230,7 +230,7 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_c
         for m in models:
             images = images_of(cond.images, m)
             lists[bench.name, cond.name, m] = images, fingerprint(images)
-    keys = {(bench.name, cond.name, m): ResultKey(m, bench.name, cond.name, lists[bench.name, cond.name, m][1], setup)
+    keys = {(bench.name, cond.name, m): cell_key(m, bench.name, cond.name, lists[bench.name, cond.name, m][1], setup)
             for bench, cond, setup in cells for m in models}
     done = {} if opts.overwrite else store.newest(keys.values())
     passes: dict[str, list[_Work]] = defaultdict(list)
@@ -445,13 +445,12 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
         setup = Setup.of_run(opts, bench.seeded)
         conds = bench.conditions()
         keys: dict[str, list[ResultKey]] = {}
-        summary_key: dict[str, ResultKey] = {}
+        summaries: dict[str, ResultKey] = {}
         for m in models:  # each model's own image lists (``--preprocess``)
             fps = [fingerprint(images_of(c.images, m)) for c in conds]
-            combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
-            keys[m] = [ResultKey(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)]
-            summary_key[m] = ResultKey(m, bench.name, "summary", combined, setup)
-        newest = store.newest([k for m in models for k in (*keys[m], summary_key[m])])
+            keys[m] = [cell_key(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)]
+            summaries[m] = summary_key(m, bench.name, fps, setup)
+        newest = store.newest([k for m in models for k in (*keys[m], summaries[m])])
         for m in models:
             if any(k not in newest for k in keys[m]):
                 continue
@@ -462,10 +461,10 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
                             "device with --overwrite", bench.name, m, ", ".join(sorted(d or "unrecorded" for d in on)))
                 continue
             summary = bench.summarize(values)
-            previous = newest.get(summary_key[m])
+            previous = newest.get(summaries[m])
             if summary and (opts.overwrite or previous is None or previous.values != summary):
-                out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
-                                  n_images=0, fingerprint=summary_key[m].fingerprint, seed=setup.seed,
+                out.append(Record(model=m, benchmark=bench.name, condition=SUMMARY, values=summary,
+                                  n_images=0, fingerprint=summaries[m].fingerprint, seed=setup.seed,
                                   precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
                                   device=on.pop()))
     return out

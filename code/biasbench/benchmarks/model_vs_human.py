@@ -36,7 +36,7 @@ from ..errors import ConfigError, DatasetError, did_you_mean
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
 from ..prepare.model_vs_human import ensure_dataset, offline_message
-from ..results.record import ResultKey
+from ..results.keys import cell_key
 from ..results.setup import Setup
 from .base import Benchmark, Column, Condition, family
 
@@ -177,7 +177,7 @@ class ModelVsHuman(Benchmark):
         images_of = images_of or model_images(models, opts)
         fingerprint = Fingerprints()  # once per distinct list: a fingerprint stats every file
         conds = self.conditions()
-        keys = {(m, cond.name): ResultKey(m, self.name, cond.name, fingerprint(images_of(cond.images, m)), setup)
+        keys = {(m, cond.name): cell_key(m, self.name, cond.name, fingerprint(images_of(cond.images, m)), setup)
                 for cond in conds for m in models}
         newest = store.newest(keys.values())
         written = 0
