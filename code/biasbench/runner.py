@@ -37,7 +37,7 @@ log = logging.getLogger("biasbench")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
     device: str | None = None  # default: cuda when available
     batch_size: int = 64
