@@ -66,7 +66,7 @@ class RunOptions:
     # compiled model is not compiled again for it. Always on with --compile.
     pad_last_batch: bool = False
     # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
-    # is derived later by `python -m biasbench.results rebuild` or the sweep).
+    # is derived later by `biasbench results rebuild` or the sweep).
     write_csv: bool = True
 
     def resolved_device(self) -> torch.device:
