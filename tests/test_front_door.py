@@ -20,6 +20,15 @@ from biasbench.runner import RunOptions
 CODE = Path(__file__).resolve().parents[1] / "code"
 
 
+def test_every_registered_module_is_a_benchmark_module():
+    from biasbench.benchmarks import BenchmarkModule
+
+    for spec in REGISTRY.values():
+        assert isinstance(spec.load(), BenchmarkModule), spec.module
+        assert all(isinstance(o, Option) for o in spec.load().OPTIONS)
+        assert any(spec.data_flag in o.flags for o in spec.load().OPTIONS), spec.name
+
+
 def test_config_fields_are_the_core_and_every_declared_option():
     declared = options_of()
     assert [f.name for f in dataclasses.fields(Config)] == [n for n, _, _ in CORE] + [o.dest for o in declared]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 from ..flags import Option
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .config import Config, Datasets
 
 
+@runtime_checkable
 class BenchmarkModule(Protocol):
     """What every module named in ``REGISTRY`` provides."""
 
