@@ -34,7 +34,7 @@ from .results.setup import Setup
 
 log = logging.getLogger("biasbench")
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
     device: str | None = None  # default: cuda when available
     batch_size: int = 64
@@ -63,7 +63,7 @@ class RunOptions:
     # compiled model is not compiled again for it. Always on with --compile.
     pad_last_batch: bool = False
     # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
-    # is derived later by `python -m biasbench.results rebuild` or the sweep).
+    # is derived later by `biasbench results rebuild` or the sweep).
     write_csv: bool = True
 
     def resolved_device(self) -> torch.device:

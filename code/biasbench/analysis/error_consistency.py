@@ -123,8 +123,8 @@ def human_tables(folder: str | Path, dataset: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m biasbench.analysis.error_consistency", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "biasbench consistency") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", help="results CSV whose log holds per-image decisions: every pair of models")
     parser.add_argument("--precision", default="fp32")

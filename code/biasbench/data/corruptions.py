@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DatasetError
+from ..flags import comma_list
 from . import cbar_manifest
 from .folders import class_folders, existing_dir
 from .imagelist import AS_IS, ImageList
@@ -69,7 +70,7 @@ def select(text: str | Sequence[str] | None, valid: Sequence[str], flag: str) ->
     """Corruption names from ``a,b`` (None: all), in the canonical order; unknown names are a ConfigError."""
     if text is None:
         return list(valid)
-    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    items = comma_list(text)
     for t in items:
         if t not in valid:
             raise ConfigError(f"{flag}: unknown corruption {t!r}; valid: {', '.join(valid)}")
@@ -82,7 +83,7 @@ def select_severities(text: str | Sequence[int] | None, flag: str) -> list[int]:
     """Severities from ``1,3`` (None: 1..5); anything but integers 1..5 is a ConfigError."""
     if text is None:
         return list(SEVERITIES)
-    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
+    items = comma_list(text, keep_empty=True) if isinstance(text, str) else list(text)
     out = set()
     for t in items:
         try:

@@ -45,6 +45,7 @@ from PIL import Image
 from ..data.corruptions import IMAGENET_C, IMAGENET_CBAR, cbar_severity_folder, severity_folder
 from ..data.synsets import imagenet_wnids, subset_indices
 from ..errors import ConfigError, UserError, exit_status
+from ..flags import comma_list
 from .corruptions import corrupt
 from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image, class_image,
                      cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
@@ -287,7 +288,7 @@ _BASES = {"imagenet": Path("imagenet"), "imagenet-c": Path("imagenet-c"), "image
 
 
 def _names(which: Iterable[str] | str) -> list[str]:
-    items = which.split(",") if isinstance(which, str) else list(which)
+    items = comma_list(which, keep_empty=True)
     out = []
     for item in items:
         name = _ALIASES.get(item.strip().lower(), item.strip().lower())
@@ -304,7 +305,7 @@ def _names(which: Iterable[str] | str) -> list[str]:
 def _corruption_list(given: Sequence[str] | str | None, known: tuple[str, ...], flag: str) -> list[str]:
     if given is None or given == "all":
         return list(known)
-    items = given.split(",") if isinstance(given, str) else list(given)
+    items = comma_list(given, keep_empty=True) if isinstance(given, str) else list(given)
     bad = [c for c in items if c not in known]
     if bad or not items:
         raise ConfigError(f"{flag}: unknown corruption '{bad[0] if bad else ''}'; expected 'all' or some of "
@@ -443,8 +444,8 @@ def write_preset(root: str | Path, preset: str = "test", **overrides) -> dict[st
     return write_datasets(root, **{**PRESETS[preset], **overrides})
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m biasbench.synthetic",
+def _parser(prog: str = "biasbench synthetic") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Write small synthetic datasets in the real layouts of ImageNet val "
                                             "(+ReaL, meta.bin), ImageNet-C, -C-bar, -A, -R, -Sketch, -v2 and "
                                             "the model-vs-human cue-conflict and stylized sets.")
@@ -469,8 +470,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "biasbench synthetic") -> int:
+    args = _parser(prog).parse_args(argv)
     overrides = {k: v for k, v in dict(
         seed=args.seed, per_class=args.per_class, train_per_class=args.train_per_class,
         corrupt_per_class=args.corrupt_per_class, mvh_per_category=args.mvh_per_category,
@@ -481,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.classes is not None:
             try:
-                overrides["classes"] = [int(c) for c in args.classes.split(",") if c.strip()]
+                overrides["classes"] = [int(c) for c in comma_list(args.classes)]
             except ValueError:
                 raise ConfigError(f"--classes {args.classes!r}: expected comma-separated integers 0..999") from None
         t0 = time.perf_counter()
