@@ -19,7 +19,7 @@ from biasbench.benchmarks import REGISTRY
 from biasbench.benchmarks.config import Config
 from biasbench.benchmarks.freq_cue_conflict import FreqCueConflict
 from biasbench.data import freq_cue_conflict as fcc
-from biasbench.data.synthetic import write_datasets
+from biasbench.synthetic import write_datasets
 from biasbench.errors import DatasetError, UserError
 from biasbench.metrics.frequency_bias import frequency_bias
 from biasbench.metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES

@@ -26,6 +26,7 @@ import numpy as np
 from ..data import freq_cue_conflict as fcc
 from ..data.imagelist import ImageList
 from ..errors import DatasetError
+from ..flags import Option, path
 from ..metrics.frequency_bias import frequency_bias
 from ..metrics.sixteen_class import CATEGORIES
 from .base import Benchmark, Column, Condition, family
@@ -91,11 +92,11 @@ class FreqCueConflict(Benchmark):
         ]
 
 
-def add_arguments(parser, add) -> None:
-    add("--freq-cue-conflict", "--freq_cue_conflict", metavar="DIR", subdir=fcc.SUBDIR,
-        help="frequency cue-conflict stimuli as <lf category>/<lf><i>-<hf><j>.<ext>: the released set "
-             "(prepare_data.py --datasets freq-cue-conflict) or a generated one (python -m "
-             "biasbench.prepare.freq_cue_conflict)")
+OPTIONS = [Option("freq_cue_conflict", ("--freq-cue-conflict", "--freq_cue_conflict"),
+                  "frequency cue-conflict stimuli as <lf category>/<lf><i>-<hf><j>.<ext>: the released set "
+                  "(prepare_data.py --datasets freq-cue-conflict) or a generated one (python -m "
+                  "biasbench.prepare.freq_cue_conflict)", metavar="DIR", folder=fcc.SUBDIR, parse=path,
+                  type=Path | None)]
 
 
 def build(name, config, datasets):

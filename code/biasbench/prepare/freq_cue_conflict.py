@@ -42,7 +42,8 @@ import torch
 from PIL import Image
 
 from ..data.freq_cue_conflict import MANIFEST, parse_name
-from ..data.imagelist import AS_IS, RESIZE_CROP, decode
+from ..data.decode import decode
+from ..data.imagelist import AS_IS, RESIZE_CROP
 from ..errors import DatasetError, UserError
 from ..metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
 from ..transforms.spectral import lowpass_unclipped
