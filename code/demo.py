@@ -18,7 +18,7 @@ PGD_IMAGES = 8
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="demo-out", help="results, model and caches")
     p.add_argument("--data", default="demo-data", help="where the synthetic datasets are written")
     p.add_argument("--device", default=None)

@@ -15,7 +15,7 @@ from biasbench.errors import UserError, exit_status
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--models", "--model", help="comma-separated names, categories or paper48 (see checkpoints.md)")
     which.add_argument("--category", help="every model of one category, e.g. adversarial_training or extra")

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY, Config, Datasets
+from . import flag_conventions
 from .errors import ConfigError, UserError, did_you_mean, exit_status
 from .runner import PRECISIONS, RunOptions, run
 
@@ -80,20 +81,49 @@ class _Flags:
 
 
 class OneLineErrors(argparse.ArgumentParser):
-    """A flag error is one line, not the usage of every flag (that is what --help is for)."""
+    """A flag error is one line, not the usage of every flag (that is what --help is for), with the flag to
+    use for a misspelt or timm-only one; flags are never matched by prefix (``allow_abbrev=False``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        hint = flag_conventions.suggestion(message, self._option_string_actions)
+        self.exit(2, f"error: {message}{f' ({hint})' if hint else ''} (see {self.prog} --help)\n")
+
+
+class SuiteParser(OneLineErrors):
+    """The parser of the evaluation entry points: timm's spellings are resolved as part of parsing
+    (``flag_conventions.resolve``), so every caller of ``parse_args`` sees the suite's flags."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        return flag_conventions.resolve(parsed, self), rest
+
+
+def default_workers() -> int:
+    """Decode workers: the reference's 4, at most the CPUs this process may use (torch warns above that)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cpus)
 
 
 def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.ArgumentParser, _Flags]:
-    p = OneLineErrors(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p = SuiteParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    epilog="Also accepted, so the reference scripts' command lines run unchanged: "
+                           + ", ".join(REFERENCE_FLAGS) + " (a flag a script does not use is noted as having no "
+                           "effect). timm's -b, -j/--workers, --results-file, --amp, --pretrained and --checkpoint "
+                           "mean what they mean there (docs/running.md).")
+    spell = flag_conventions.SPELLINGS
+    p.add_argument("--model", *spell["--model"], default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--batch_size", "--batch-size", type=int, default=64)
-    p.add_argument("--num_workers", "--num-workers", type=int, default=4, help="DataLoader decode workers")
+    p.add_argument("--batch_size", "--batch-size", *spell["--batch_size"], type=int, default=64)
+    p.add_argument("--num_workers", "--num-workers", *spell["--num_workers"], type=int, default=default_workers(),
+                   help="DataLoader decode workers (default: 4, at most this machine's CPUs)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random transform and attack")
-    p.add_argument("--results", default="raw-data/benchmark.csv",
+    p.add_argument("--results", *spell["--results"], default="raw-data/benchmark.csv",
                    help="results table; its append-only log lives beside it in <name>.log/")
     p.add_argument("--check_dataset", "--check-dataset", type=str2bool, default=True,
                    help="check class and image counts of each dataset; false for deliberate subsets")
@@ -133,6 +163,7 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
                         "machines sharing one cache folder)")
     p.add_argument("--no-csv", "--no_csv", dest="write_csv", action="store_false",
                    help="append results to the log only; derive the CSV later (python -m biasbench.results rebuild)")
+    flag_conventions.add_timm_flags(p)
     flags = _Flags(p)
     for name in benchmarks:
         REGISTRY[name].load().add_arguments(p, flags)
@@ -165,9 +196,8 @@ def make_parser(benchmarks: Sequence[str], description: str = "", *, require_dat
     for flag in REFERENCE_FLAGS:
         if flag not in parser._option_string_actions:
             kind = dict(type=str2bool, nargs="?", const=True) if flag in REFERENCE_BOOLEANS else {}
-            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind,
-                                help="a reference-script flag that has no effect in this script (accepted so its "
-                                     "command lines run unchanged)")
+            # accepted so the reference's command lines run unchanged; named in the epilog, not listed as options
+            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind, help=argparse.SUPPRESS)
     if require_data:
         parser.set_defaults(benchmarks=None)  # a script's own benchmarks, all of them
     else:
@@ -182,6 +212,8 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser, flags = make_parser(benchmarks, description, require_data=require_data, aliases=aliases)
     args = parser.parse_args(argv)
+    if args.pretrained:
+        log.info("note: --pretrained has no effect: every model is evaluated with its released weights")
     for name, value in sorted(vars(args).items()):
         if name.startswith("unused_") and value not in (None, False):
             log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",

@@ -19,7 +19,7 @@ from .pipeline import SHIPPED, analyze, load_results, parse_highlights, write_ou
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=None,
                    help="results CSV in the paper's column format (default: raw-data/benchmark.csv when it has rows)")
     p.add_argument("--paper-results", "--paper_results", nargs="?", const=SHIPPED, default=None, metavar="PATH",

@@ -77,7 +77,7 @@ def _export(store: ResultsStore, out: str, model: str | None, precision: str) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m biasbench.results", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m biasbench.results", description=__doc__, allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild", help="re-derive the results CSV from its log")
     show = commands.add_parser("show", help="list models (or one model's records and latest values)")
