@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -234,15 +235,21 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
     from . import zoo
     from .results import ResultsStore
 
-    start = time.perf_counter()
+    from .results.run_record import RecordingStore, write_run_record
+
+    start, started = time.perf_counter(), datetime.now(timezone.utc)
     local = zoo.LocalModels()  # the file:// checkpoints --model names
     models = zoo.resolve_models(args.model, local)
     built = build_benchmarks(args, flags, benchmarks, require_data)
-    store = ResultsStore(args.results)
+    store = RecordingStore(args.results)
     load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
                    trust_checkpoint=args.trust_checkpoint)
-    written = run(built, models, store, run_options(args), load=load, shard=args.shard)
-    _report(written, store, args, time.perf_counter() - start)
+    options = run_options(args)
+    written = run(built, models, store, options, load=load, shard=args.shard)
+    record = write_run_record(store, config=vars(args), options=options, device=options.resolved_device(),
+                              models=models, folders=_data_folders(args, flags), written=written, started=started,
+                              seconds=time.perf_counter() - start, local=local, cache_dir=args.cache_dir)
+    _report(written, store, args, time.perf_counter() - start, record)
     return 0
 
 
@@ -327,7 +334,8 @@ def headline_columns() -> list[str]:
     return [c for cols in AGGREGATES.values() for c in cols] + biases
 
 
-def _report(written: dict[str, dict[str, float]], store, args, seconds: float | None = None) -> None:
+def _report(written: dict[str, dict[str, float]], store, args, seconds: float | None = None,
+            record: Path | None = None) -> None:
     """A short summary: each model's headline columns written by this run, where the full table is, the time."""
     headline = headline_columns()
     for model, values in written.items():
@@ -346,3 +354,5 @@ def _report(written: dict[str, dict[str, float]], store, args, seconds: float | 
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     print(f"done{took}; full table: {Path(store.csv_path).resolve()} "
           f"(`python -m biasbench.results show --results {store.csv_path}` lists every model and setup)")
+    if record is not None:
+        print(f"run record (command, versions, device, model checksums, dataset fingerprints): {record}")
