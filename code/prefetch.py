@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         elif args.category:
             names = zoo.list_models(args.category)
         else:
-            names = zoo.resolve_models(args.models, local)
+            names = zoo.resolve_models(args.models, local, cache_dir=args.cache_dir)
         failed = prefetch_models(names, local=local, cache_dir=args.cache_dir, relock=args.relock, check=args.check,
                                  progress=args.progress)
     except UserError as e:

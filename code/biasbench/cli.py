@@ -18,7 +18,7 @@ from pathlib import Path
 from .benchmarks import REGISTRY, Config, Datasets
 from . import flag_conventions
 from .errors import ConfigError, UserError, did_you_mean, exit_status
-from .runner import PRECISIONS, RunOptions, run
+from .runner import PRECISIONS, RunOptions, run, zoo_input_config
 
 log = logging.getLogger("biasbench")
 
@@ -239,13 +239,15 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
 
     start, started = time.perf_counter(), datetime.now(timezone.utc)
     local = zoo.LocalModels()  # the file:// checkpoints --model names
-    models = zoo.resolve_models(args.model, local)
+    offline = args.offline or None
+    models = zoo.resolve_models(args.model, local, cache_dir=args.cache_dir, offline=offline)
     built = build_benchmarks(args, flags, benchmarks, require_data)
     store = RecordingStore(args.results)
-    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
+    load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=offline,
                    trust_checkpoint=args.trust_checkpoint)
     options = run_options(args)
-    written = run(built, models, store, options, load=load, shard=args.shard)
+    written = run(built, models, store, options, load=load, shard=args.shard,
+                  input_config=partial(zoo_input_config, cache_dir=args.cache_dir, offline=offline))
     record = write_run_record(store, config=vars(args), options=options, device=options.resolved_device(),
                               models=models, folders=_data_folders(args, flags), written=written, started=started,
                               seconds=time.perf_counter() - start, local=local, cache_dir=args.cache_dir)
