@@ -336,6 +336,18 @@ def headline_columns() -> list[str]:
     return [c for cols in AGGREGATES.values() for c in cols] + biases
 
 
+def missing_headline_reasons(values: Mapping[str, float]) -> list[str]:
+    """Why a headline column a run measured the inputs of is absent: LPP/HPP are ratios to the clean
+    accuracy on the spectral images, undefined (and not written) when that accuracy is 0."""
+    from .benchmarks.spectral import CLEAN, PREFERENCES, accuracy_column, preference_column
+
+    clean = accuracy_column(CLEAN)
+    if values.get(clean) == 0 and not any(preference_column(p) in values for p in PREFERENCES):
+        return [f"{'/'.join(PREFERENCES)} not written: {clean} is 0 (no clean spectral image classified right), "
+                "so the filtered/clean accuracy ratios they average are undefined"]
+    return []
+
+
 def _report(written: dict[str, dict[str, float]], store, args, seconds: float | None = None,
             record: Path | None = None) -> None:
     """A short summary: each model's headline columns written by this run, where the full table is, the time."""
@@ -345,6 +357,8 @@ def _report(written: dict[str, dict[str, float]], store, args, seconds: float | 
         more = len(values) - len(shown)
         print(f"{model}: " + (", ".join(f"{c} = {values[c]:.4g}" for c in shown) or "no headline column")
               + (f" (+{more} more column(s) in the table)" if more else ""))
+        for why in missing_headline_reasons(values):
+            print(f"  {why}")
     if args.wandb:
         try:
             import wandb
