@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import ModelError, did_you_mean
 from . import converters as cv
 from .download import fetch
+from . import robustbench
 from .external import external_entry, is_external
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
@@ -120,6 +121,8 @@ def get_entry(name: str, local: LocalModels | None = None, *, cache_dir=None,
         return file_entry(name)
     if is_external(name):
         return external_entry(name, cache_dir, offline)
+    if robustbench.is_robustbench(name):
+        return robustbench.robustbench_entry(name, cache_dir)
     named = local.get(name) if local is not None else None
     if named is not None:
         return named
@@ -202,6 +205,11 @@ def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalMod
     """The model ``name`` (a local checkpoint: named in ``local``) wrapped to take RGB in [0,1] (NCHW), in
     eval mode, on ``device``; ``.name`` is set."""
     entry = get_entry(name, local, cache_dir=cache_dir, offline=offline)
+    if robustbench.is_robustbench(entry.name):  # built and loaded by robustbench; takes [0,1] itself
+        net = robustbench.load(entry.name, cache_dir, offline)
+        model = NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
+        check_classifier(model, entry.name, device)
+        return model
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
         with torch.random.fork_rng(devices=[]):

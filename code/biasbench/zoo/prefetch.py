@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ModelError
 from .download import fetch, forget, relpath
+from . import robustbench
 from .loader import LocalModels, get_entry, load_model
 
 
@@ -21,6 +22,9 @@ def prefetch_models(names: Sequence[str], *, local: LocalModels | None = None,
     """
     failed = 0
     for name in names:
+        if robustbench.is_robustbench(name):  # robustbench downloads into its layout under the cache
+            failed += not _prefetch_robustbench(name, cache_dir, out)
+            continue
         entry = get_entry(name, local)
         ok = True
         for src in entry.effective_sources():
@@ -45,3 +49,14 @@ def prefetch_models(names: Sequence[str], *, local: LocalModels | None = None,
                 out(f"FAILED           {name}  (loading): {e}")
         failed += not ok
     return failed
+
+
+def _prefetch_robustbench(name: str, cache_dir, out: Callable[[str], None]) -> bool:
+    try:
+        robustbench.load(name, cache_dir, offline=False)
+    except ModelError as e:
+        out(f"FAILED           {name}: {e}")
+        return False
+    files = robustbench.checkpoint_files(name, cache_dir)
+    out(f"cached           {name}  {', '.join(map(str, files)) or '(robustbench pretrained weights)'}")
+    return True
