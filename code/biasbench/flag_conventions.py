@@ -42,7 +42,6 @@ INSTEAD: dict[str, str] = {
     "--torchcompile": "--compile (torch.compile)",
     "--num-gpu": "--device cuda:N for one GPU; several GPUs: python code/sweep.py --executor local",
     "--log-freq": "nothing: progress bars show throughput (--no-progress hides them)",
-    "--real-labels": "python code/eval_imagenet_real.py (ReaL labels are their own benchmark)",
     "--valid-labels": "--n_samples N for a class-balanced subset",
     "--class-map": "nothing: class folders are ImageNet WordNet ids",
     "--pin-mem": "nothing: batches are pinned when the device is a GPU",

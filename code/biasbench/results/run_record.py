@@ -95,7 +95,7 @@ def model_sources(models: Iterable[str], local=None, cache_dir=None) -> dict[str
     out: dict[str, dict] = {}
     for name in models:
         try:
-            entry = get_entry(name, local)
+            entry = get_entry(name, local, cache_dir=cache_dir)
         except ModelError:
             out[name] = {"source": "in-memory module (biasbench.evaluate)"}
             continue
