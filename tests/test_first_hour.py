@@ -277,3 +277,22 @@ def test_dependency_lists_are_split_by_use_and_within_pyproject_bounds():
     assert "-r requirements.txt" in (REPO / "requirements-test.txt").read_text()
     makefile = (REPO / "Makefile").read_text()
     assert "-r requirements-test.txt" in makefile and "--no-deps -r requirements-robustbench.txt" in makefile
+
+
+def test_evaluate_writes_a_run_record_naming_the_module(tmp_path):
+    import biasbench
+    from biasbench.data.synthetic import write_preset
+
+    write_preset(tmp_path / "data", "test", which=["imagenet"])
+    torch.manual_seed(0)
+    tiny = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 1000))
+    results = tmp_path / "api" / "benchmark.csv"
+    table = biasbench.evaluate(tiny, name="tiny", benchmarks=["imagenet"], data_root=tmp_path / "data",
+                               mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), results=results,
+                               check_dataset=False, num_workers=0, progress=False, decoded_cache="off")
+    (run,) = (tmp_path / "api" / "benchmark.runs").glob("*.json")
+    rec = json.loads(run.read_text())
+    assert rec["models"] == {"tiny": {"source": "in-memory Sequential (biasbench.evaluate)",
+                                      "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}
+    assert rec["values"]["tiny"] == dict(zip(table.column, table.value))
+    assert rec["datasets"]["folders"]["imagenet"] == str(tmp_path / "data" / "imagenet")

@@ -10,7 +10,9 @@ and it runs through the one runner into the same results store (resume, provenan
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from dataclasses import replace
 
 import pandas
@@ -55,8 +57,8 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     value of this model and setup on these benchmarks ('' is the paper's setup).
     """
     from .benchmarks import REGISTRY
-    from .cli import build_benchmarks, run_options, select_benchmarks
-    from .results import ResultsStore
+    from .cli import _data_folders, build_benchmarks, run_options, select_benchmarks
+    from .results.run_record import RecordingStore, write_run_record
     from .runner import run
     from .zoo.loader import check_classifier
     from .zoo.wrapper import NormalizedModel
@@ -78,9 +80,14 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     wrapped = wrapped.to(device).eval()
     check_classifier(wrapped, name, device)  # before any data is read
     built = build_benchmarks(args, flags, names, require_data=True)
-    store = ResultsStore(args.results)
-    run(built, [name], store, opts, load=lambda _name, _device: wrapped, shard=args.shard,
-        input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
+    store = RecordingStore(args.results)
+    start, started = time.perf_counter(), datetime.now(timezone.utc)
+    written = run(built, [name], store, opts, load=lambda _name, _device: wrapped, shard=args.shard,
+                  input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
+    info = {"source": f"in-memory {type(model).__name__} (biasbench.evaluate)", "mean": list(mean), "std": list(std)}
+    write_run_record(store, config=vars(args), options=opts, device=device, models=[name],
+                     folders=_data_folders(args, flags), written=written, started=started,
+                     seconds=time.perf_counter() - start, model_info={name: info})
     return tidy(store, name, built, opts)
 
 

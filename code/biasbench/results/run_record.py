@@ -142,8 +142,9 @@ def _plain(value):
 def write_run_record(store: RecordingStore, *, config: Mapping, options, device, models: Iterable[str],
                      folders: Mapping[str, str | None], written: Mapping[str, Mapping[str, float]],
                      started: datetime, seconds: float, local=None, cache_dir=None,
-                     argv: list[str] | None = None) -> Path:
-    """Write this run's record beside ``store``'s table and return its path."""
+                     argv: list[str] | None = None, model_info: Mapping[str, dict] | None = None) -> Path:
+    """Write this run's record beside ``store``'s table and return its path. ``model_info`` describes
+    models the zoo does not load (an ``nn.Module`` given to ``biasbench.evaluate``)."""
     from dataclasses import asdict
 
     from .setup import Setup
@@ -161,7 +162,7 @@ def write_run_record(store: RecordingStore, *, config: Mapping, options, device,
         "versions": versions(),
         "device": device_info(device),
         "devices_recorded": sorted({r.device for r in appended if r.device}),
-        "models": model_sources(models, local, cache_dir),
+        "models": dict(model_info) if model_info is not None else model_sources(models, local, cache_dir),
         "datasets": datasets(appended, folders),
         "timing": {"start": started.isoformat(timespec="seconds"),
                    "end": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 3)},
