@@ -67,7 +67,7 @@ def _analysis(results: Path, model: str, out: Path) -> int:
     and the HTML report, each stating that these are demo numbers."""
     from biasbench.analysis.cli import main as analyze_main
 
-    print(f"\nanalysis of the demo's results among the paper's 48 (demo numbers) ...")
+    print("\nanalysis of the demo's results among the paper's 48 (demo numbers) ...")
     return analyze_main(["--results", str(results), "--paper-results", "--highlight", model,
                          "--out", str(out / "analysis"), "--html", str(out / "report.html"), "--note", DEMO_NOTE],
                         prog="demo analysis")

@@ -190,7 +190,7 @@ def test_each_run_writes_a_record_beside_the_table(one_run, capsys, monkeypatch)
     monkeypatch.setattr(sys, "argv", ["eval_imagenet.py", *argv])
     assert main(["imagenet"], argv) == 0
     runs = sorted((root / "out" / "benchmark.runs").glob("*.json"))
-    assert len(runs) == 1 and f"run record (command" in capsys.readouterr().out
+    assert len(runs) == 1 and "run record (command" in capsys.readouterr().out
     rec = json.loads(runs[0].read_text())
     store = ResultsStore(root / "out" / "benchmark.csv")
     records = store.records()

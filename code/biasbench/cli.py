@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from .benchmarks import REGISTRY, Config, Datasets
 from . import flag_conventions
+from .benchmarks import REGISTRY, Config, Datasets
 from .errors import ConfigError, UserError, did_you_mean, exit_status
 from .runner import PRECISIONS, RunOptions, run, zoo_input_config
 
@@ -233,8 +233,6 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
     """Run what parsed ``args`` ask for: resolve the models (a misspelt name is found before any
     dataset is read), build the benchmarks, run them, report. Raises UserError (``main`` prints it)."""
     from . import zoo
-    from .results import ResultsStore
-
     from .results.run_record import RecordingStore, write_run_record
 
     start, started = time.perf_counter(), datetime.now(timezone.utc)
