@@ -15,6 +15,15 @@ class DatasetError(UserError):
     """A dataset path, layout or file is not what the benchmark expects."""
 
 
+class IncompleteDataset(DatasetError):
+    """A dataset's layout check failed: ``finding`` says what was found against what was expected, without the
+    hint to relax the check (``prepare_data.py`` never gives that hint for a dataset it extracted itself)."""
+
+    def __init__(self, message: str, finding: str):
+        super().__init__(message)
+        self.finding = finding
+
+
 class ModelError(UserError):
     """A model name, checkpoint or download is not usable."""
 
