@@ -224,4 +224,19 @@ def test_scripts_exit_non_zero_with_one_line(tmp_path, data):
     err = done.stderr.strip().splitlines()
     assert [line for line in err if line.startswith("error")] == err[-1:]
     assert err[-1] == (f"error: model {nan} gave NaN/inf logits on batch 1 of imagenet-val (condition clean, "
-                       "precision fp32); try --precision fp32 or check the checkpoint")
+                       "precision fp32); at full precision, so the checkpoint itself is at fault: check its weights "
+                       "and normalisation")  # not "try --precision fp32", which it ran at
+
+
+def test_damaged_log_line_is_one_warning_line_in_eval_commands(tmp_path, data, capsys):
+    root, model = data
+    base = _base(model, tmp_path) + ["--imagenet", str(root / "imagenet"), "--check_dataset", "false"]
+    assert main(["imagenet"], base) == 0
+    (shard,) = (tmp_path / "out" / "benchmark.log").glob("*.jsonl")
+    with open(shard, "ab") as f:
+        f.write(b'{"damaged": tr\n')  # a damaged (complete) line
+    capsys.readouterr()
+    assert main(["imagenet"], base) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line or "Warning" in line]
+    # as `python -m biasbench.results rebuild` prints it: no file:line, no category, no source line
+    assert len(warned) == 1 and warned[0].startswith("warning: skipping damaged line 2 of results log"), warned

@@ -137,3 +137,62 @@ def test_hash_mismatch_on_download_names_the_forget_command(http_server, monkeyp
         {"version": 1, "files": {"imagenet-a.tar": {"sha256": "0" * 64, "size": 1, "source": "x"}}}))
     assert main(tmp_path, "--datasets", "a") == 1
     assert f"--root {tmp_path} --forget imagenet-a.tar" in capsys.readouterr().out
+
+
+# --- 4. messages that misled ---------------------------------------------------------------------------
+
+
+def test_corrupt_local_checkpoint_is_not_told_to_be_fetched_again(tmp_path):
+    from biasbench.errors import ModelError
+    from biasbench.zoo.loader import file_entry, state_dict_for
+
+    ckpt = tmp_path / "mine.pth"
+    ckpt.write_bytes(b"PK\x03\x04 not a zip at all" * 10)  # the user's own file, damaged
+    with pytest.raises(ModelError) as e:
+        state_dict_for(file_entry(f"file://{ckpt}"))
+    msg = str(e.value)
+    assert str(ckpt) in msg and "prefetch" not in msg and "fetch it again" not in msg
+    assert "restore it from your copy or save it again" in msg
+
+
+def test_empty_val_folder_is_said_to_be_empty(tmp_path):
+    from biasbench.data.imagenet import imagenet_val
+
+    (tmp_path / "val").mkdir()
+    with pytest.raises(DatasetError) as e:
+        imagenet_val(tmp_path, check=False)
+    assert str(e.value).startswith(f"{tmp_path / 'val'} is empty") and "holds images" not in str(e.value)
+
+
+def test_sizes_in_messages_never_read_as_zero():
+    from biasbench.files import size_text
+
+    assert [size_text(n) for n in (10, 1000, 1_354_761, 7_800_000_000)] == ["10 bytes", "1 kB", "1.35 MB", "7.8 GB"]
+
+
+def test_export_writes_the_readable_decisions_and_names_the_damaged_file(tmp_path, val, capsys):
+    import shutil
+
+    import pandas as pd
+
+    from biasbench.benchmarks.imagenet import ImageNetClean
+    from biasbench.results import ResultsStore, decisions
+    from biasbench.results.__main__ import main as results_main
+    from biasbench.runner import RunOptions, run
+    from helpers import nudged_tinynet
+
+    store = ResultsStore(tmp_path / "benchmark.csv")
+    nets = {"a": nudged_tinynet(val, 0), "b": nudged_tinynet(val, 1)}
+    run([ImageNetClean(val)], list(nets), store, RunOptions(device="cpu", num_workers=0, progress=False,
+                                                           batch_size=4), load=lambda name, dev: nets[name])
+    (bad,) = [r for r in store.records() if r.model == "b" and decisions.KEY in r.extra]
+    path = store.log_dir / bad.extra[decisions.KEY]["file"]
+    path.write_bytes(path.read_bytes()[:-7])  # truncated after it was written
+    out = tmp_path / "decisions.csv"
+    assert results_main(["export", "--results", str(store.csv_path), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith(f"error: 1 record(s) left out of {out}")
+    assert str(path) in captured.err and "SHA-256 mismatch" in captured.err
+    table = pd.read_csv(out)  # the other model's decisions are written
+    assert set(table["model"]) == {"a"} and len(table) == len(val)
+    assert f"wrote {out}: {len(val)} decisions of 1 model(s)" in captured.out

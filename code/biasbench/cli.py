@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from .benchmarks import REGISTRY, Config, Datasets
-from .errors import ConfigError, UserError, did_you_mean, exit_status
+from .errors import ConfigError, UserError, did_you_mean, exit_status, one_line_warnings
 from .runner import PRECISIONS, RunOptions, run
 
 log = logging.getLogger("biasbench")
@@ -187,7 +187,8 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
             log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",
                      name[len("unused_"):])
     try:
-        return execute(args, flags, benchmarks, require_data)
+        with one_line_warnings():  # a damaged log line: "warning: ...", as in `python -m biasbench.results`
+            return execute(args, flags, benchmarks, require_data)
     except UserError as e:
         return exit_status(e)
     except KeyboardInterrupt:

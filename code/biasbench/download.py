@@ -44,7 +44,7 @@ from filelock import FileLock
 
 from . import paths
 from .errors import DownloadError, UserError
-from .files import atomic_write_json
+from .files import atomic_write_json, size_text
 
 log = logging.getLogger("biasbench")
 
@@ -273,8 +273,8 @@ def check_space(folder: Path, need: int, what: str, hint: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < need:
-        raise DownloadError(f"{what} needs about {need / 1e9:.1f} GB free under {folder} (the archive and its "
-                            f"extracted files); {free / 1e9:.1f} GB are free. {hint}")
+        raise DownloadError(f"{what} needs about {size_text(need)} free under {folder} (the archive and its "
+                            f"extracted files); {size_text(free)} are free. {hint}")
 
 
 # --- failures ---------------------------------------------------------------------------------------

@@ -451,7 +451,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 raise UserError(
                     f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
                     f"(condition {cond}, precision {opts.precision}); "
-                    "try --precision fp32 or check the checkpoint")
+                    + ("at full precision, so the checkpoint itself is at fault: check its weights and normalisation"
+                       if opts.precision == "fp32" else "try --precision fp32 or check the checkpoint"))
             done_images += n_real
             bar.set_postfix_str(f"{done_images}/{len(images)} img, "
                                 f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")

@@ -93,6 +93,9 @@ def imagenet_val(root: str | Path, *, check: bool = True, n_samples: int | None 
         label_arr = np.asarray(labels, dtype=np.int64)
     else:
         paths = list_images(val)
+        if not paths:  # before the labels: an empty folder is not "images without <wnid> folders"
+            raise DatasetError(f"{val} is empty: expected ImageNet val images in {val}/<wnid>/*.JPEG "
+                               f"(or {val}/*.JPEG with torchvision's meta.bin beside it)")
         files = [p.name for p in paths]
         label_arr = _flat_labels(val.parent if val != root else root, paths)
     if not files:
