@@ -171,8 +171,6 @@ def test_sizes_in_messages_never_read_as_zero():
 
 
 def test_export_writes_the_readable_decisions_and_names_the_damaged_file(tmp_path, val, capsys):
-    import shutil
-
     import pandas as pd
 
     from biasbench.benchmarks.imagenet import ImageNetClean

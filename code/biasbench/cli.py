@@ -69,6 +69,7 @@ class _Flags:
         self.parser = parser
         self.seen: set[str] = set()
         self.subdirs: dict[str, str] = {}
+        self.flag_of: dict[str, str] = {}  # dest -> the flag's name, for messages
 
     def __call__(self, *names: str, subdir: str | None = None, **kwargs) -> None:
         if names[0] in self.seen:
@@ -77,6 +78,7 @@ class _Flags:
         action = self.parser.add_argument(*names, **kwargs)
         if subdir:
             self.subdirs[action.dest] = subdir
+            self.flag_of[action.dest] = names[0]
 
 
 class OneLineErrors(argparse.ArgumentParser):
@@ -147,6 +149,10 @@ def _data_folders(args, flags: _Flags) -> dict[str, str]:
     root = Path(args.data_root).expanduser()
     if not root.is_dir():
         raise ConfigError(f"--data-root {root} is not a folder")
+    for dest, value in given.items():  # a flag given beside --data-root wins, said in one line
+        default = root / flags.subdirs[dest]
+        if value is not None and default.exists() and Path(value).expanduser().resolve() != default.resolve():
+            log.info("note: %s %s is used, not %s under --data-root", flags.flag_of[dest], value, default)
     return {dest: str(root / flags.subdirs[dest]) if value is None and (root / flags.subdirs[dest]).exists()
             else value for dest, value in given.items()}
 
@@ -230,6 +236,9 @@ def benchmark_config(args, flags: _Flags, names: Sequence[str], require_data: bo
         raise ConfigError("--batch_size must be >= 1 and --num_workers >= 0")
     if args.n_samples is not None and args.n_samples < 1:
         raise ConfigError(f"--n_samples {args.n_samples}: expected a positive number of images")
+    if args.models_per_pass is not None and args.models_per_pass < 1:
+        raise ConfigError(f"--models_per_pass {args.models_per_pass}: expected a number of models >= 1 (leave it "
+                          "out to share every pass among all models)")
     # Named benchmarks (a script's own, or --benchmarks) must find their data; the rest are skipped without.
     asked = names if require_data or args.benchmarks else ()
     return Config.from_flags(vars(args) | _data_folders(args, flags), asked=asked)
