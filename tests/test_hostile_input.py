@@ -194,3 +194,15 @@ def test_export_writes_the_readable_decisions_and_names_the_damaged_file(tmp_pat
     table = pd.read_csv(out)  # the other model's decisions are written
     assert set(table["model"]) == {"a"} and len(table) == len(val)
     assert f"wrote {out}: {len(val)} decisions of 1 model(s)" in captured.out
+
+
+def test_empty_class_folder_is_an_error_even_unchecked(tmp_path):
+    from biasbench.data import ood
+
+    w = subset_wnids("a")
+    (tmp_path / w[0]).mkdir()
+    (tmp_path / w[1]).mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / w[0] / "x.jpg")
+    with pytest.raises(DatasetError) as e:
+        ood.read("imagenet-a", tmp_path, check=False)
+    assert str(e.value).startswith(f"class folder {tmp_path / w[1]} holds no images")

@@ -34,7 +34,7 @@ class RunProgress:
                  every_s: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.total = float(total)
         self.done = 0.0
-        self.images = 0
+        self.images = 0.0  # images fed, counted in step with the work (a share of a batch as it goes)
         self.current = ""
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled and self.total > 0
@@ -63,7 +63,7 @@ class RunProgress:
         self.done, self.images = self._pass_from
         self._show(force_bar=True)
 
-    def update(self, work: float, images: int = 0) -> None:
+    def update(self, work: float, images: float = 0.0) -> None:
         self.done += work
         self.images += images
         self._show()
@@ -111,6 +111,6 @@ class RunProgress:
             self._bar = None
         elif finished:
             elapsed = self._clock() - self._start
-            print(f"progress: done, {round(self.done):,} evals of {self.images:,} images in {_clock_text(elapsed)} "
+            print(f"progress: done, {round(self.done):,} evals of {round(self.images):,} images in {_clock_text(elapsed)} "
                   f"({self.rate():.1f} images/s)", file=self.stream, flush=True)
         self.enabled = False

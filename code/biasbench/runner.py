@@ -411,6 +411,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     # Progress counts work, not images: image x (condition, model) evaluations, an attack weighted by its
     # forward-pass equivalents (PGD-40: 121), so it moves within a batch and its rate and ETA mean something.
     cost = {id(w): w.condition.cost for w in works}
+    evals_per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     conditions = sorted({w.condition.name for w in works})
     progress.begin_pass(f"{images.name} ({conditions[0] if len(conditions) == 1 else f'{len(conditions)} conditions'}"
                         f" x {len(models)} model(s))")
@@ -450,7 +451,8 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                             finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                         logits = logits_cache[m]
                     acc[(id(w), m)].update(logits, y, idx, valid)
-                    progress.update(n_real * cost[id(w)])
+                    # images count in step with the work, so images/s moves within a (long) batch too
+                    progress.update(n_real * cost[id(w)], images=n_real * cost[id(w)] / evals_per_image)
         if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
             m, cond = next((m, c) for m, c, f in finite if not bool(f))
             raise UserError(
@@ -458,7 +460,6 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 f"(condition {cond}, precision {opts.precision}); "
                 + ("at full precision, so the checkpoint itself is at fault: check its weights and normalisation"
                    if opts.precision == "fp32" else "try --precision fp32 or check the checkpoint"))
-        progress.update(0, images=n_real)
     seconds = time.perf_counter() - start
     if split.splits:
         log.warning("CUDA out of memory in %d step(s) of %s: those steps ran in smaller pieces (smallest %d images)",
