@@ -56,7 +56,7 @@ class RunProgress:
     def begin_pass(self, name: str) -> None:
         self.current = name
         self._pass_from = (self.done, self.images)
-        self._show()
+        self._show(force_bar=True)
 
     def restart_pass(self) -> None:
         """Forget what the current pass counted: it runs again from its first image."""
@@ -92,11 +92,11 @@ class RunProgress:
         if self._bar is not None:
             self._bar.set_postfix_str(f"{self.rate():.1f} img/s, pass {self.current}", refresh=False)
             delta = min(round(self.done), self._bar.total) - self._bar.n
-            if delta < 0 or force_bar:  # a pass started over: the bar goes back
+            if delta > 0:
+                self._bar.update(delta)
+            elif delta < 0 or force_bar:  # a pass started over (the bar goes back), or a new pass is named
                 self._bar.n += delta
                 self._bar.refresh()
-            else:
-                self._bar.update(delta)
             return
         now = self._clock()
         if now - self._last_line >= self.every_s:
