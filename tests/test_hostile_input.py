@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from test_prepare_data import a_archive, jpeg, main, serve, shrink_ood
 
-from biasbench.data.imagelist import AS_IS, RESIZE_CROP, decode
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import AS_IS, RESIZE_CROP
 from biasbench.data.synsets import subset_wnids
 from biasbench.errors import DatasetError
 
