@@ -185,7 +185,7 @@ next:
 
 def _per_image_demo(results: Path, model: str) -> None:
     """What the stored per-image decisions give: confidence intervals over images."""
-    from .analysis.image_bootstrap import model_intervals
+    from .analysis.image_bootstrap import Interval, model_intervals
     from .results import ResultsStore, decisions
 
     store = ResultsStore(results)
@@ -195,4 +195,5 @@ def _per_image_demo(results: Path, model: str) -> None:
     for column in ("top1_acc/imagenet", "metric/bandpass/LPP", "metric/bandpass/HPP", "metric/criticalband/bw_norm"):
         if column in ci.index:
             row = ci.loc[column]
-            print(f"  {column} = {row.value:.3f}  95% CI over images [{row.low:.3f}, {row.high:.3f}]")
+            interval = Interval(row.value, row.low, row.high, int(row.n_resamples), row.degenerate)
+            print(f"  {column} = {row.value:.3f}  95% CI over images {interval.text()}")
