@@ -224,4 +224,38 @@ def test_scripts_exit_non_zero_with_one_line(tmp_path, data):
     err = done.stderr.strip().splitlines()
     assert [line for line in err if line.startswith("error")] == err[-1:]
     assert err[-1] == (f"error: model {nan} gave NaN/inf logits on batch 1 of imagenet-val (condition clean, "
-                       "precision fp32); try --precision fp32 or check the checkpoint")
+                       "precision fp32); at full precision, so the checkpoint itself is at fault: check its weights "
+                       "and normalisation")  # not "try --precision fp32", which it ran at
+
+
+def test_damaged_log_line_is_one_warning_line_in_eval_commands(tmp_path, data, capsys):
+    root, model = data
+    base = _base(model, tmp_path) + ["--imagenet", str(root / "imagenet"), "--check_dataset", "false"]
+    assert main(["imagenet"], base) == 0
+    (shard,) = (tmp_path / "out" / "benchmark.log").glob("*.jsonl")
+    with open(shard, "ab") as f:
+        f.write(b'{"damaged": tr\n')  # a damaged (complete) line
+    capsys.readouterr()
+    assert main(["imagenet"], base) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line or "Warning" in line]
+    # as `python -m biasbench.results rebuild` prints it: no file:line, no category, no source line
+    assert len(warned) == 1 and warned[0].startswith("warning: skipping damaged line 2 of results log"), warned
+
+
+def test_flags_accepted_without_a_word_before(tmp_path, data, capsys, caplog):
+    root, model = data
+    base = _base(model, tmp_path) + ["--check_dataset", "false"]
+    _fails(capsys, ["imagenet"], base + ["--imagenet", str(root / "imagenet"), "--models_per_pass", "0"],
+           "--models_per_pass 0: expected a number of models >= 1")
+    # --imagenet beside --data-root: the flag wins, and says so in one line
+    other = _copy_val(root / "imagenet", tmp_path / "data" / "imagenet")
+    given = _copy_val(root / "imagenet", tmp_path / "mine")
+    with caplog.at_level("INFO", logger="biasbench"):
+        assert main(["imagenet"], base + ["--data-root", str(tmp_path / "data"), "--imagenet", str(given)]) == 0
+    notes = [r.getMessage() for r in caplog.records if "--data-root" in r.getMessage()]
+    assert notes == [f"note: --imagenet {given} is used, not {other} under --data-root"]
+    # an empty class folder is an error even with --check_dataset false
+    empty = _copy_val(root / "imagenet", tmp_path / "empty")
+    for f in (empty / "val" / WNIDS[2]).iterdir():
+        f.unlink()
+    _fails(capsys, ["imagenet"], base + ["--imagenet", str(empty)], "hold no images", WNIDS[2])

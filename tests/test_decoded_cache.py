@@ -63,7 +63,7 @@ def test_unreadable_images_are_never_marked_done(tmp_path, val):
 def test_not_enough_disk_is_a_clear_error(tmp_path, val, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(dc.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1000))
-    with pytest.raises(DatasetError, match=r"needs 0\.0 GB .* only 0\.0 GB are free.*--decoded_cache off"):
+    with pytest.raises(DatasetError, match=r"needs 1\.35 MB .* only 1 kB are free.*--decoded_cache off"):
         DecodedCache(val, tmp_path / "c").open()
 
 

@@ -87,7 +87,7 @@ def test_readme_says_how_to_use_the_virtualenv():
 
 
 def _parse(argv, benchmarks=("imagenet",)):
-    parser, _ = make_parser(list(benchmarks))
+    parser = make_parser(list(benchmarks))
     return parser.parse_args(argv)
 
 
@@ -125,7 +125,7 @@ def test_models_is_not_an_abbreviation_in_any_entry_point():
 
 
 def test_help_lists_no_unused_reference_flags():
-    parser, _ = make_parser(["spectral"])
+    parser = make_parser(["spectral"])
     text = parser.format_help()
     assert "UNUSED" not in text and "unused_" not in text
     assert _parse(["--model", "m", "--pgd", "True", "--eps", "0.1"], ["spectral"]).unused_pgd is True  # still accepted
@@ -142,7 +142,7 @@ def test_every_instead_entry_names_a_real_suite_flag():
 
     from biasbench.benchmarks import REGISTRY
 
-    parser, _ = make_parser(list(REGISTRY), require_data=False)
+    parser = make_parser(list(REGISTRY), require_data=False)
     known = set(parser._option_string_actions) | set(sweep_parser()._option_string_actions)
     for flag, text in flag_conventions.INSTEAD.items():
         assert flag not in known, f"{flag} is a suite flag; it needs no suggestion"
@@ -168,7 +168,7 @@ def test_missing_lpp_hpp_is_explained():
 def one_run(tmp_path_factory):
     import timm
 
-    from biasbench.data.synthetic import write_preset
+    from biasbench.synthetic import write_preset
 
     root = tmp_path_factory.mktemp("runrecord")
     data = write_preset(root / "data", "test", which=["imagenet"])["imagenet"]
@@ -196,7 +196,7 @@ def test_each_run_writes_a_record_beside_the_table(one_run, capsys, monkeypatch)
     store = ResultsStore(root / "out" / "benchmark.csv")
     records = store.records()
     assert rec["command"] == [sys.executable, "eval_imagenet.py", *argv]
-    assert rec["config"]["model"] == f"file://{root / 'mine.pth'}?arch=resnet18"
+    assert rec["config"]["models"] == f"file://{root / 'mine.pth'}?arch=resnet18"
     assert rec["config"]["batch_size"] == 64 and rec["run_options"]["num_workers"] == 0
     assert rec["versions"]["torch"] == torch.__version__ and rec["versions"]["timm"] == timm.__version__
     assert rec["versions"]["cuda"] == torch.version.cuda and rec["device"]["device"] == "cpu"
@@ -282,7 +282,7 @@ def test_dependency_lists_are_split_by_use_and_within_pyproject_bounds():
 
 def test_evaluate_writes_a_run_record_naming_the_module(tmp_path):
     import biasbench
-    from biasbench.data.synthetic import write_preset
+    from biasbench.synthetic import write_preset
 
     write_preset(tmp_path / "data", "test", which=["imagenet"])
     torch.manual_seed(0)

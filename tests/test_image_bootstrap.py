@@ -108,3 +108,62 @@ def test_bad_input():
         paired_bootstrap(np.ones((1, 3)), lambda m: {"a": m[0]}, confidence=95)
     with pytest.raises(ResultsError, match=r"\[quantities, images\]"):
         paired_bootstrap(np.ones(3), lambda m: {"a": m[0]})
+
+
+# --------------------------------------------------------------------------- degenerate resamples
+
+
+def test_degenerate_critical_band_fits_from_hand_built_threshold_vectors():
+    from biasbench.metrics.criticalband import fit_thresholds
+
+    assert fit_thresholds([4] * 7).degenerate and fit_thresholds([4] * 7).bw == pytest.approx(11295.347, abs=1e-3)
+    assert fit_thresholds([0] * 7).degenerate  # flat: no band at all
+    assert fit_thresholds([0, 0, 0, 4, 0, 0, 0]).degenerate  # a one-band spike: the fit does not converge
+    assert fit_thresholds([4, 4, 4, 3, 4, 4, 4]).degenerate  # a dip: sigma runs away
+    for peaked in ([0, 0, 0, 4, 4, 0, 0], [0, 1, 2, 4, 2, 1, 0], [0, 0, 1, 2, 3, 4, 4]):
+        assert not fit_thresholds(peaked).degenerate
+
+
+def test_share_of_degenerate_resamples_marks_the_interval_unreliable():
+    """A hand-built grid: every cell is decided the same way in every resample except one, band 4 at the
+    noisiest SD, right at the 50 % criterion. Where a resample puts it above 50 %, band 4's threshold drops
+    from 4 to 0 and the thresholds become a one-band spike (a degenerate fit): its share is counted by hand."""
+    from biasbench.benchmarks.criticalband import NOISE_FREE, SDS, cell
+
+    bench = CriticalBand(None, seed=0)
+    conds = bench.conditions()
+    n, n_resamples, seed = 40, 200, 7
+    halves = np.arange(n) % 2 == 0  # 50 % correct: not above the criterion, so the point fit is fine
+
+    def correct(name):
+        if name == NOISE_FREE:
+            return np.ones(n, bool)
+        if name == cell(3, SDS[0]) or name in {cell(3, sd) for sd in SDS} or name in {cell(4, sd) for sd in SDS[:-1]}:
+            return np.zeros(n, bool)  # bands 3 and 4 drown in noise: threshold 4
+        if name == cell(4, SDS[-1]):
+            return halves
+        return np.ones(n, bool)  # every other band: threshold 0
+
+    by_condition = {c.name: _decided(c.name, correct(c.name)) for c in conds}
+    out = benchmark_intervals(bench, by_condition, n_resamples=n_resamples, seed=seed)
+    idx = np.random.default_rng(seed).integers(0, n, (n_resamples, n))  # the draws, scipy's order
+    share = float(np.mean(halves[idx].mean(axis=1) > 0.5))  # by hand: band 4's cell above the criterion
+    assert 0.3 < share < 0.6
+    for column in ("metric/criticalband/bw", "metric/criticalband/bw_norm", "metric/criticalband/cf"):
+        ci = out[column]
+        assert ci.degenerate == pytest.approx(share) and ci.n_resamples == n_resamples
+        assert not ci.reliable
+        assert ci.text() == f"unreliable: {100 * share:.0f}% of {n_resamples} resamples give a degenerate value"
+    assert out["metric/criticalband/bw"].value == pytest.approx(1.76, abs=0.01)  # [0,0,0,4,4,0,0]: a real fit
+    accuracy = out[f"top1_acc/criticalband/{cell(4, SDS[-1])}"]
+    assert accuracy.degenerate == 0 and accuracy.reliable and accuracy.text(1).startswith("[")
+
+
+def test_a_few_degenerate_resamples_leave_the_interval_reliable():
+    per_image = (np.arange(200) % 10 != 0).astype(float)[None]  # 90 % ones
+    # degenerate when a resample's mean falls below 0.85: rare (about 1 %), beyond the 2.5 % tail
+    ci = paired_bootstrap(per_image, lambda m: {"x": m[0]}, degenerate=lambda m: {"x"} if m[0] < 0.85 else set(),
+                          n_resamples=500, seed=1)["x"]
+    idx = np.random.default_rng(1).integers(0, 200, (500, 200))
+    assert ci.degenerate == pytest.approx(float(np.mean(per_image[0][idx].mean(axis=1) < 0.85)))
+    assert 0 < ci.degenerate <= 0.025 and ci.reliable and ci.text() == f"[{ci.low:.3f}, {ci.high:.3f}]"

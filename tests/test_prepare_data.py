@@ -262,7 +262,8 @@ def test_not_enough_disk_space_stops_before_downloading(http_server, monkeypatch
     real = shutil.disk_usage
     monkeypatch.setattr(download.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
     assert main(tmp_path, "--datasets", "a") == 1
-    assert "GB free under" in capsys.readouterr().out and http_server.gets("/imagenet-a.tar") == []
+    out = capsys.readouterr().out
+    assert "free under" in out and "; 10 bytes are free" in out and http_server.gets("/imagenet-a.tar") == []
 
 
 # ---------------------------------------------------------------- ImageNet val from the user's files

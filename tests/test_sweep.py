@@ -437,3 +437,34 @@ def test_summaries_missed_by_concurrent_shards_are_added_when_all_are_done(tmp_p
     _, direct = _csv(tmp_path / "d.csv")
     assert "metric/bandpass/LPP" in header and "metric/bandpass/HFC/0.5" in header
     assert rows == direct
+
+
+def test_a_second_sweep_on_the_same_state_folder_stops_with_one_line(tmp_path, world, test_zoo, capsys, monkeypatch):
+    """The second submission starts while the first runs its jobs (the debug executor runs them in this
+    process): it sees the first one's plan and stops, submitting nothing."""
+    from biasbench.sweep import executors
+
+    root, models = world
+    argv = ["--models", f"{models[0]},{models[1]}", "--benchmarks", "imagenet", "--executor", "debug",
+            "--models-per-job", "1", *_common(root, tmp_path / "b.csv")]
+    real_run_debug, second = executors.run_debug, {}
+
+    def first_runs(work, sweep):
+        if "rc" in second:  # the second submission got this far: it runs its jobs too
+            return real_run_debug(work, sweep)
+        second["rc"] = -1
+        second["rc"] = main(argv)  # started while the first holds the state folder
+        second["err"] = capsys.readouterr().err
+        second["subs"] = dict(sweep.submissions())
+        real_run_debug(work, sweep)
+
+    monkeypatch.setattr(executors, "run_debug", first_runs)
+    assert main(argv) == 0
+    assert second["rc"] == 2 and second["subs"] == {}, second
+    err = second["err"]
+    assert err.count("\n") == 1 and err.startswith("error: sweep 'sweep' ") and "another process" in err
+    assert "its plan of 2 job(s)" in err
+    assert "2 jobs: 2 done" in capsys.readouterr().out
+    sweep = SweepDir(tmp_path / "sweeps" / "sweep")
+    assert len(sweep.submissions()) == 2  # the jobs of one plan, once
+    assert main(argv) == 0 and "nothing to submit" in capsys.readouterr().out  # the lock is released

@@ -52,7 +52,7 @@ def test_runs_through_the_suite_and_records_its_checksum(model_folder, tmp_path,
     import json
 
     from biasbench.cli import main
-    from biasbench.data.synthetic import write_preset
+    from biasbench.synthetic import write_preset
     from biasbench.results import ResultsStore
 
     cache, net = model_folder
@@ -66,7 +66,8 @@ def test_runs_through_the_suite_and_records_its_checksum(model_folder, tmp_path,
     from biasbench.results import decisions
 
     (d,) = decisions.latest(store).values()
-    from biasbench.data.imagelist import RESIZE_CROP, decode, list_images
+    from biasbench.data.decode import decode
+    from biasbench.data.imagelist import RESIZE_CROP, list_images
 
     files = sorted(p for c in sorted((data / "val").iterdir()) for p in list_images(c))
     x = torch.stack([decode(f, RESIZE_CROP) for f in files]).float() / 255

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from . import flag_conventions, suite
 from .benchmarks import options_of
 from .device import PRECISIONS
-from .errors import UserError, exit_status
+from .errors import UserError, exit_status, one_line_warnings
 from .flags import OneLineErrors, bool_flag, parse_shard, str2bool
 
 log = logging.getLogger("biasbench")
@@ -155,7 +155,8 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
             log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",
                      name[len("unused_"):])
     try:
-        return execute(args, benchmarks, require_data)
+        with one_line_warnings():  # a damaged log line: "warning: ...", as in `python -m biasbench.results`
+            return execute(args, benchmarks, require_data)
     except UserError as e:
         return exit_status(e)
     except KeyboardInterrupt:

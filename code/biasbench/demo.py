@@ -189,7 +189,7 @@ next:
 
 def _per_image_demo(results: Path, model: str) -> None:
     """What the stored per-image decisions give: confidence intervals over images."""
-    from .analysis.image_bootstrap import model_intervals
+    from .analysis.image_bootstrap import Interval, model_intervals
     from .results import ResultsStore, decisions
 
     store = ResultsStore(results)
@@ -200,4 +200,5 @@ def _per_image_demo(results: Path, model: str) -> None:
                    "frequency-bias"):
         if column in ci.index:
             row = ci.loc[column]
-            print(f"  {column} = {row.value:.3f}  95% CI over images [{row.low:.3f}, {row.high:.3f}]")
+            interval = Interval(row.value, row.low, row.high, int(row.n_resamples), row.degenerate)
+            print(f"  {column} = {row.value:.3f}  95% CI over images {interval.text()}")

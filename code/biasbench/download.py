@@ -44,7 +44,7 @@ from filelock import FileLock
 
 from . import paths
 from .errors import DownloadError, UserError
-from .files import atomic_write_json
+from .files import atomic_write_json, size_text
 
 log = logging.getLogger("biasbench")
 
@@ -79,6 +79,7 @@ class Fetched:
     path: Path
     status: str  # "cached+verified", "cached (hash recorded now)", "downloaded", "local file"
     sha256: str | None = None
+    recorded: bool = True  # False: fetch(record=False) left the ledger entry to ``Ledger.confirm``
 
 
 def downloads_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -125,6 +126,9 @@ class Ledger:
     def get(self, key: str) -> dict | None:
         return self._read()["files"].get(key)
 
+    def entries(self) -> list[str]:
+        return list(self._read()["files"])
+
     def _update(self, fn: Callable[[dict], None]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock:
@@ -137,6 +141,11 @@ class Ledger:
         entry = {"sha256": sha, "size": size, "source": source,
                  "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self._update(lambda files: files.__setitem__(key, entry))
+
+    def confirm(self, key: str, fetched: Fetched, source: str) -> None:
+        """Record ``fetched``'s hash once the caller has proved the file usable (``fetch(record=False)``)."""
+        if not fetched.recorded:
+            self.record(key, fetched.sha256, fetched.path.stat().st_size, source)
 
     def forget(self, key: str) -> None:
         self._update(lambda files: files.pop(key, None))
@@ -151,14 +160,16 @@ class Ledger:
 
 def fetch(remote: Remote, final: Path, ledger: Ledger, key: str, *, who: str, hint: str, offline: bool | None = None,
           relock: str = "", sha256: str | None = None, pinned_in: str = "",
-          validate: Callable[[Path], None] | None = None, progress: bool = True) -> Fetched:
+          validate: Callable[[Path], None] | None = None, progress: bool = True, record: bool = True) -> Fetched:
     """The verified file ``final`` of ``remote``, downloading it first when needed (module docstring).
 
     ``key`` is its entry in ``ledger``; ``who`` starts every message; ``hint`` says how to get the file
     without network here ("On a machine with network run `...`"); ``relock`` how to accept a changed
     upstream file (default: delete the entry). ``sha256`` pins the hash (``pinned_in`` says where).
     ``validate(part)`` checks a finished download before it is hashed (default: not empty, not an HTML
-    page) and raises a UserError to refuse it (not retried; the part file is deleted).
+    page) and raises a UserError to refuse it (not retried; the part file is deleted). ``record=False``
+    leaves a new hash out of the ledger (``Fetched.recorded`` is False) until the caller, having extracted and
+    checked the file, calls ``ledger.confirm``: a truncated file is then never recorded as the good one.
     """
     offline = paths.offline() if offline is None else offline
     if offline and not final.exists():
@@ -174,13 +185,15 @@ def fetch(remote: Remote, final: Path, ledger: Ledger, key: str, *, who: str, hi
             rec = ledger.get(key)
             expected = sha256 or (rec["sha256"] if rec else None)
             if expected is None:
+                if not record:
+                    return Fetched(final, "cached (hash not yet recorded)", sha, recorded=False)
                 ledger.record(key, sha, final.stat().st_size, str(remote))
                 log.info("%s: recorded the SHA-256 of %s (first use of a file placed there)", who, final)
                 return Fetched(final, "cached (hash recorded now)", sha)
             if expected == sha:
-                if rec is None:
+                if rec is None and record:
                     ledger.record(key, sha, final.stat().st_size, str(remote))
-                return Fetched(final, "cached+verified", sha)
+                return Fetched(final, "cached+verified", sha, recorded=rec is not None or record)
             refetch = (f"{final} failed its SHA-256 check ({expected[:12]}... {_where(sha256, pinned_in, rec, ledger)}; "
                        f"found {sha[:12]}..., size {final.stat().st_size}: truncated or tampered) and was deleted")
             final.unlink()
@@ -197,9 +210,10 @@ def fetch(remote: Remote, final: Path, ledger: Ledger, key: str, *, who: str, hi
                                 f"{_where(sha256, pinned_in, rec, ledger)}: the upstream file changed or the transfer "
                                 f"was tampered with. {relock}")
         os.replace(part, final)
-        if rec is None:
+        if rec is None and record:
             ledger.record(key, sha, final.stat().st_size, str(remote))
-        return Fetched(final, "downloaded (after a failed SHA-256 check)" if refetch else "downloaded", sha)
+        return Fetched(final, "downloaded (after a failed SHA-256 check)" if refetch else "downloaded", sha,
+                       recorded=rec is not None or record)
 
 
 def _where(pinned: str | None, pinned_in: str, rec: dict | None, ledger: Ledger) -> str:
@@ -259,8 +273,8 @@ def check_space(folder: Path, need: int, what: str, hint: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < need:
-        raise DownloadError(f"{what} needs about {need / 1e9:.1f} GB free under {folder} (the archive and its "
-                            f"extracted files); {free / 1e9:.1f} GB are free. {hint}")
+        raise DownloadError(f"{what} needs about {size_text(need)} free under {folder} (the archive and its "
+                            f"extracted files); {size_text(free)} are free. {hint}")
 
 
 # --- failures ---------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ expected and how to fix it. The command-line entry points print that message on
 one line and exit with status 2, instead of a traceback.
 """
 
+import contextlib
+import sys
+import warnings
+
 
 class UserError(Exception):
     """An error caused by input the user controls; the message is shown as is."""
@@ -13,6 +17,15 @@ class UserError(Exception):
 
 class DatasetError(UserError):
     """A dataset path, layout or file is not what the benchmark expects."""
+
+
+class IncompleteDataset(DatasetError):
+    """A dataset's layout check failed: ``finding`` says what was found against what was expected, without the
+    hint to relax the check (``prepare_data.py`` never gives that hint for a dataset it extracted itself)."""
+
+    def __init__(self, message: str, finding: str):
+        super().__init__(message)
+        self.finding = finding
 
 
 class ModelError(UserError):
@@ -36,6 +49,28 @@ class DownloadError(UserError):
         self.reason = reason or message
 
 
+class InputWarning(UserWarning):
+    """Part of a user's file was damaged and skipped (a torn results-log line, a damaged sweep state file);
+    every command prints it as one line ``warning: <message>`` (``one_line_warnings``)."""
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Within: an ``InputWarning`` is printed as ``warning: <message>`` on stderr, not as Python's
+    ``file:line: Category: message`` plus the source line; other warnings as Python prints them."""
+    python_shows = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            python_shows(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def did_you_mean(word: str, choices, n: int = 3, cutoff: float = 0.6) -> str:
     """`` (did you mean a, b?)`` naming the ``n`` choices closest to ``word`` (difflib's similarity of at
     least ``cutoff``), or "" when none is close: the hint every "unknown name" message ends with."""
@@ -48,7 +83,5 @@ def did_you_mean(word: str, choices, n: int = 3, cutoff: float = 0.6) -> str:
 def exit_status(err: BaseException) -> int:
     """How every command ends on a user error: ``error: <message>`` on one line of stderr, exit status 2
     (argparse's own for bad flags), never a traceback (README "When things go wrong")."""
-    import sys
-
     print(f"error: {err}", file=sys.stderr)
     return 2

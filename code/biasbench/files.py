@@ -25,6 +25,15 @@ from pathlib import Path, PurePosixPath
 from .errors import DatasetError, UserError
 
 
+def size_text(n: int) -> str:
+    """``n`` bytes for a message, with three significant digits in the largest unit that keeps it at least 1
+    (``1.50 MB``, ``12.3 GB``), so that small sizes never read as "0.0 GB"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def fsync_dir(path: Path) -> None:
     """Make a new or renamed directory entry durable (not every file system allows this)."""
     try:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from .benchmarks.base import Benchmark, Condition
 from .data import model_input as mi
@@ -28,6 +27,7 @@ from .data.loader import Batch, UnreadableCounter, batches
 from .device import (SplitOnOOM, compile_limits, device_name, forward, free_cuda_memory, global_flags,
                      precision_context, prepare_model)
 from .errors import ConfigError, UserError
+from .progress import RunProgress
 from .results import Record, ResultKey, ResultsStore, decisions
 from .results.keys import SUMMARY, cell_key, summary_key
 from .results.setup import Setup
@@ -246,9 +246,21 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_c
     if not passes:
         log.info("nothing to do: the results log already holds every requested condition (use --overwrite to redo)")
 
-    # 2. One pass per image list, several models per pass.
+    # 2. One pass per image list, several models per pass; one progress display for them all.
     needed = [m for m in models if any(m in w.models for ws in passes.values() for w in ws)]
     chunks = _chunks(needed, opts.models_per_pass)
+    work = sum(len(w.images) * w.condition.cost * len(w.models) for ws in passes.values() for w in ws)
+    with RunProgress(work, enabled=opts.progress) as progress:
+        _passes(chunks, passes, load, device, autocast, opts, store, written, progress)
+
+    # 3. Summaries for models that now have every condition of a benchmark, the table, other outputs.
+    for r in finish(benchmarks, models, store, opts, appended=bool(written), fingerprint=fingerprint,
+                    images_of=images_of):
+        written[r.model].update(r.values)
+    return dict(written)
+
+
+def _passes(chunks, passes, load, device, autocast, opts, store, written, progress) -> None:
     while chunks:
         chunk = chunks.pop(0)
         loaded = _load_chunk(chunk, load, device, opts)
@@ -260,17 +272,11 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_c
             if works:
                 # Each record's per-image decisions are on disk before the log line naming them.
                 records = [record if per_image is None else decisions.write(store.log_dir, record, *per_image)
-                           for record, per_image in _one_pass(works, loaded, device, autocast, opts)]
+                           for record, per_image in _one_pass(works, loaded, device, autocast, opts, progress)]
                 store.append(records)
                 for r in records:
                     written[r.model].update(r.values)
         del loaded
-
-    # 3. Summaries for models that now have every condition of a benchmark, the table, other outputs.
-    for r in finish(benchmarks, models, store, opts, appended=bool(written), fingerprint=fingerprint,
-                    images_of=images_of):
-        written[r.model].update(r.values)
-    return dict(written)
 
 
 def finish(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsStore, opts: RunOptions, *,
@@ -301,15 +307,16 @@ def add_summaries(benchmarks: Sequence[Benchmark], models: Sequence[str], store:
 
 
 def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: torch.device, autocast,
-              opts: RunOptions) -> list[tuple[Record, tuple | None]]:
+              opts: RunOptions, progress: RunProgress) -> list[tuple[Record, tuple | None]]:
     """Feed every image of one list once through every (condition, model) of ``works``; returns each
     record with its accumulator's per-image decisions (None if it keeps none)."""
     images = works[0].images
     batch_size = opts.batch_size
     while True:
         try:
-            return _pass_at(works, models, images, device, autocast, opts, batch_size)
+            return _pass_at(works, models, images, device, autocast, opts, batch_size, progress)
         except torch.cuda.OutOfMemoryError:
+            progress.restart_pass()
             if batch_size == 1:
                 raise UserError("CUDA out of memory even at batch size 1: use fewer models per pass "
                                 "(--models_per_pass) or a GPU with more memory") from None
@@ -319,66 +326,64 @@ def _one_pass(works: list[_Work], models: dict[str, torch.nn.Module], device: to
 
 
 def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOptions,
-             batch_size: int) -> list[tuple[Record, tuple | None]]:
+             batch_size: int, progress: RunProgress) -> list[tuple[Record, tuple | None]]:
     acc = {(id(w), m): w.condition.metric() for w in works for m in w.models if m in models}
     by_key: dict[str, list[_Work]] = defaultdict(list)
     for w in works:
         by_key[w.condition.transform_key].append(w)
     unreadable = UnreadableCounter()
-    # The bar counts work, not images: image x (condition, model) evaluations, an attack weighted by its
+    # Progress counts work, not images: image x (condition, model) evaluations, an attack weighted by its
     # forward-pass equivalents (PGD-40: 121), so it moves within a batch and its rate and ETA mean something.
     cost = {id(w): w.condition.cost for w in works}
     evals_per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
-    desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
+    conditions = sorted({w.condition.name for w in works})
+    progress.begin_pass(f"{images.name} ({conditions[0] if len(conditions) == 1 else f'{len(conditions)} conditions'}"
+                        f" x {len(models)} model(s))")
     split = SplitOnOOM()
     start = time.perf_counter()
-    done_images = 0
-    with tqdm(total=round(len(images) * evals_per_image), unit="eval", desc=desc,
-              disable=not opts.progress, dynamic_ncols=True) as bar:
-        cache = (DecodedCache(images, opts.decoded_cache, works[0].fingerprint)
-                 if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
-        if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
-            cache = None
-        for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
-                                           unreadable=unreadable, pin_memory=device.type == "cuda", cache=cache)):
-            n_real = len(batch.indices)
-            if (opts.compile or opts.pad_last_batch) and n_real < batch_size:
-                batch = _padded(batch, batch_size)
-            x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
-            if opts.channels_last:
-                x0 = x0.contiguous(memory_format=torch.channels_last)
-            y = batch.labels.to(device, non_blocking=True)
-            idx = batch.indices
-            valid = batch.valid.to(device, non_blocking=True)
-            finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
-            shared: dict = {}  # this batch's shared first steps of transforms (e.g. the spectral filters' FFT)
-            for key, key_works in by_key.items():
-                x = _transformed(key_works[0].condition.transform, x0, idx, shared, split)
-                logits_cache: dict[str, torch.Tensor] = {}
-                for w in key_works:
-                    for m in w.models:
-                        if m not in models:
-                            continue
-                        if w.condition.attack is not None:
-                            step = functools.partial(_attacked_forward, models[m], w.condition.attack, autocast)
-                            logits = split(step, x, y, idx)
-                            finite.append((m, w.condition.name, torch.isfinite(logits).all()))
-                        else:
-                            if m not in logits_cache:
-                                logits_cache[m] = split(functools.partial(forward, models[m], autocast=autocast), x)
-                                finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
-                            logits = logits_cache[m]
-                        acc[(id(w), m)].update(logits, y, idx, valid)
-                        bar.update(round(n_real * cost[id(w)]))
-            if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
-                m, cond = next((m, c) for m, c, f in finite if not bool(f))
-                raise UserError(
-                    f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
-                    f"(condition {cond}, precision {opts.precision}); "
-                    "try --precision fp32 or check the checkpoint")
-            done_images += n_real
-            bar.set_postfix_str(f"{done_images}/{len(images)} img, "
-                                f"{done_images / max(time.perf_counter() - start, 1e-9):.1f} img/s")
+    cache = (DecodedCache(images, opts.decoded_cache, works[0].fingerprint)
+             if opts.decoded_cache and images.preprocess == RESIZE_CROP else None)
+    if cache is not None and opts.decoded_cache_readonly and not cache.is_complete():
+        cache = None
+    for bi, batch in enumerate(batches(images, batch_size, opts.num_workers, skip_unreadable=opts.skip_unreadable,
+                                       unreadable=unreadable, pin_memory=device.type == "cuda", cache=cache)):
+        n_real = len(batch.indices)
+        if (opts.compile or opts.pad_last_batch) and n_real < batch_size:
+            batch = _padded(batch, batch_size)
+        x0 = batch.images.to(device, non_blocking=True).float().div_(255.0)
+        if opts.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        y = batch.labels.to(device, non_blocking=True)
+        idx = batch.indices
+        valid = batch.valid.to(device, non_blocking=True)
+        finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
+        shared: dict = {}  # this batch's shared first steps of transforms (e.g. the spectral filters' FFT)
+        for key, key_works in by_key.items():
+            x = _transformed(key_works[0].condition.transform, x0, idx, shared, split)
+            logits_cache: dict[str, torch.Tensor] = {}
+            for w in key_works:
+                for m in w.models:
+                    if m not in models:
+                        continue
+                    if w.condition.attack is not None:
+                        step = functools.partial(_attacked_forward, models[m], w.condition.attack, autocast)
+                        logits = split(step, x, y, idx)
+                        finite.append((m, w.condition.name, torch.isfinite(logits).all()))
+                    else:
+                        if m not in logits_cache:
+                            logits_cache[m] = split(functools.partial(forward, models[m], autocast=autocast), x)
+                            finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
+                        logits = logits_cache[m]
+                    acc[(id(w), m)].update(logits, y, idx, valid)
+                    # images count in step with the work, so images/s moves within a (long) batch too
+                    progress.update(n_real * cost[id(w)], images=n_real * cost[id(w)] / evals_per_image)
+        if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
+            m, cond = next((m, c) for m, c, f in finite if not bool(f))
+            raise UserError(
+                f"model {m} gave NaN/inf logits on batch {bi} of {images.name} "
+                f"(condition {cond}, precision {opts.precision}); "
+                + ("at full precision, so the checkpoint itself is at fault: check its weights and normalisation"
+                   if opts.precision == "fp32" else "try --precision fp32 or check the checkpoint"))
     seconds = time.perf_counter() - start
     if split.splits:
         log.warning("CUDA out of memory in %d step(s) of %s: those steps ran in smaller pieces (smallest %d images)",

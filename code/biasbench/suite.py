@@ -116,6 +116,9 @@ def _check(request: Request) -> None:
         raise ConfigError("--batch_size must be >= 1 and --num_workers >= 0")
     if opts.n_samples is not None and opts.n_samples < 1:
         raise ConfigError(f"--n_samples {opts.n_samples}: expected a positive number of images")
+    if opts.models_per_pass is not None and opts.models_per_pass < 1:
+        raise ConfigError(f"--models_per_pass {opts.models_per_pass}: expected a number of models >= 1 (leave it "
+                          "out to share every pass among all models)")
     if config.data_root is not None and not config.data_root.is_dir():
         raise ConfigError(f"--data-root {config.data_root} is not a folder")
 

@@ -34,6 +34,22 @@ class Interval:
     low: float
     high: float
     n_resamples: int  # draws on which the statistic was defined
+    degenerate: float = 0.0  # share of those draws on which it was degenerate (e.g. a critical-band fit without a band)
+    confidence: float = CONFIDENCE
+
+    @property
+    def reliable(self) -> bool:
+        """False when more than (1 - confidence) / 2 of the draws were degenerate: then degenerate values
+        (such as the bw ~ 11295 of a flat fit) can be the percentiles themselves, and [low, high] is no
+        interval of the measurement (docs/analysis.md)."""
+        return self.degenerate <= (1 - self.confidence) / 2
+
+    def text(self, digits: int = 3) -> str:
+        """``[low, high]``, or the share of degenerate resamples where the interval is not reliable."""
+        if not self.reliable:
+            return (f"unreliable: {100 * self.degenerate:.0f}% of {self.n_resamples} resamples give a degenerate "
+                    "value")
+        return f"[{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
 def _draws(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -45,11 +61,13 @@ def _draws(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
 
 
 def paired_bootstrap(per_image: np.ndarray, statistic: Callable[[np.ndarray], dict[str, float]], *,
-                     n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE
-                     ) -> dict[str, Interval]:
+                     n_resamples: int = N_RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE,
+                     degenerate: Callable[[np.ndarray], set[str]] | None = None) -> dict[str, Interval]:
     """Intervals of every value ``statistic`` returns. ``per_image`` is [k, n]: k per-image
     quantities (e.g. correct or not per condition) over the same n images; ``statistic`` maps
-    their k means to {name: value}. Each draw resamples the n images for all k at once."""
+    their k means to {name: value}. Each draw resamples the n images for all k at once.
+    ``degenerate`` maps the same means to the names whose value is degenerate on that draw; each
+    interval reports their share (``Interval.degenerate``, ``Interval.reliable``)."""
     per_image = np.asarray(per_image, dtype=float)
     if per_image.ndim != 2 or per_image.shape[1] == 0:
         raise ResultsError(f"bootstrap over images needs a [quantities, images] array; got {per_image.shape}")
@@ -58,19 +76,23 @@ def paired_bootstrap(per_image: np.ndarray, statistic: Callable[[np.ndarray], di
     n = per_image.shape[1]
     point = statistic(per_image.mean(axis=1))
     samples: dict[str, list[float]] = {name: [] for name in point}
+    n_degenerate = dict.fromkeys(point, 0)
     for idx in _draws(n, n_resamples, seed):
         means = per_image[:, idx].mean(axis=-1)  # [k, chunk]
         for b in range(means.shape[1]):
             values = statistic(means[:, b])
+            bad = degenerate(means[:, b]) if degenerate is not None else set()
             for name in samples:
                 if name in values and np.isfinite(values[name]):
                     samples[name].append(values[name])
+                    n_degenerate[name] += name in bad
     alpha = (1 - confidence) / 2
     out = {}
     for name, value in point.items():
         draws = np.asarray(samples[name])
         low, high = np.percentile(draws, [100 * alpha, 100 * (1 - alpha)]) if len(draws) else (np.nan, np.nan)
-        out[name] = Interval(float(value), float(low), float(high), len(draws))
+        share = n_degenerate[name] / len(draws) if len(draws) else 0.0
+        out[name] = Interval(float(value), float(low), float(high), len(draws), share, confidence)
     return out
 
 
@@ -95,12 +117,15 @@ def benchmark_intervals(benchmark, by_condition: dict, **kw) -> dict[str, Interv
                            "a paired bootstrap needs the same images in every condition")
     correct = np.stack([d.correct for d in decided])
 
+    def columns(means: np.ndarray) -> dict[str, dict[str, float]]:
+        return {c.name: benchmark.columns(c, {"top1": 100.0 * m, "top5": float("nan"), "n": len(index)})
+                for c, m in zip(conditions, means)}
+
     def statistic(means: np.ndarray) -> dict[str, float]:
-        values = {c.name: benchmark.columns(c, {"top1": 100.0 * m, "top5": float("nan"), "n": len(index)})
-                  for c, m in zip(conditions, means)}
+        values = columns(means)
         return {k: v for cols in values.values() for k, v in cols.items()} | benchmark.summarize(values)
 
-    return paired_bootstrap(correct, statistic, **kw)
+    return paired_bootstrap(correct, statistic, degenerate=lambda means: benchmark.degenerate(columns(means)), **kw)
 
 
 def shape_bias_interval(responses: pd.DataFrame, **kw) -> Interval:
@@ -139,7 +164,8 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
     accuracy (every benchmark but ReaL, whose accuracy counts other labels), the low-frequency bias
     and cue accuracy of frequency cue-conflict, and the spectral
     (LPP/HPP, ratios) and critical-band (bw, cf, pns) summaries when every condition is there.
-    Columns: column, value, low, high, n_resamples."""
+    Columns: column, value, low, high, n_resamples, degenerate (the share of resamples where the value was
+    degenerate), reliable (False: [low, high] is no interval, ``Interval.reliable``)."""
     from ..benchmarks.criticalband import CriticalBand
     from ..benchmarks.spectral import Spectral
     from ..results import decisions
@@ -161,7 +187,8 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
         if {c.name for c in bench.conditions()} <= set(by_condition):
             rows |= {k: v for k, v in benchmark_intervals(bench, by_condition, **kw).items() if k.startswith("metric/")}
     return pd.DataFrame([{"column": k, "value": v.value, "low": v.low, "high": v.high,
-                          "n_resamples": v.n_resamples} for k, v in rows.items()])
+                          "n_resamples": v.n_resamples, "degenerate": v.degenerate, "reliable": v.reliable}
+                         for k, v in rows.items()])
 
 
 def main(argv: list[str] | None = None, prog: str = "biasbench intervals") -> int:
@@ -179,7 +206,8 @@ def main(argv: list[str] | None = None, prog: str = "biasbench intervals") -> in
     parser.add_argument("--n-resamples", type=int, default=N_RESAMPLES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--confidence", type=float, default=CONFIDENCE)
-    parser.add_argument("--out", required=True, help="CSV to write (column,value,low,high,n_resamples)")
+    parser.add_argument("--out", required=True,
+                        help="CSV to write (column,value,low,high,n_resamples,degenerate,reliable)")
     args = parser.parse_args(argv)
     try:
         table = model_intervals(ResultsStore(args.results), args.model, precision=args.precision,

@@ -118,6 +118,12 @@ class Benchmark(ABC):
         condition of the benchmark has a result for the model. Default: none."""
         return {}
 
+    def degenerate(self, values: dict[str, dict[str, float]]) -> set[str]:
+        """The summary columns of ``values`` (as ``summarize`` takes them) that are degenerate, no measurement
+        (e.g. a critical-band fit without a band): bootstrap intervals report the share of resamples where they
+        are (docs/analysis.md). Default: none."""
+        return set()
+
     def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:
         """Called once at the end of every run with the results store (everything of the run is
         in it, resumed or new), the requested models, the run options and the run's

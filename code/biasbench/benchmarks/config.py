@@ -13,11 +13,14 @@ severity, PGD-40 at 0.5/255, the paper's two model-vs-human datasets. The column
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .registry import options_of
+
+log = logging.getLogger("biasbench")
 
 # (field, type, default) of what every benchmark reads; the run's seed and subset size are set
 # from its RunOptions by the front door (one value each: biasbench.suite.Request).
@@ -50,6 +53,10 @@ def _from_values(cls, values: Mapping[str, Any], asked: Iterable[str] = ()) -> C
         raw = option.from_flags(values)
         if raw is not None:
             given[dest] = option.value(raw)
+            default = root / option.folder if option.folder and root is not None else None
+            if default is not None and default.exists() and Path(raw).expanduser().resolve() != default.resolve():
+                # a flag given beside --data-root wins, said in one line (docs/troubleshooting.md)
+                log.info("note: %s %s is used, not %s under --data-root", option.flags[0], raw, default)
         elif option.folder and root is not None and (root / option.folder).exists():
             given[dest] = root / option.folder
     return cls(**given, asked=frozenset(asked))

@@ -10,7 +10,7 @@ accuracy (the paper's). The whole grid is stored, so either can be recomputed.
 
 from __future__ import annotations
 
-from ..metrics.criticalband import SUMMARY_KEYS, make_grid, summary
+from ..metrics.criticalband import SUMMARY_KEYS, degenerate_keys, make_grid, summary
 from ..transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from .base import Benchmark, Column, Condition, family
 from . import imagenet
@@ -55,9 +55,15 @@ class CriticalBand(Benchmark):
         return {accuracy_column(condition.name): result["top1"]}
 
     def summarize(self, values):
+        return {summary_column(k): v for k, v in summary(self._grid(values)).items()}
+
+    def degenerate(self, values):
+        return {summary_column(k) for k in degenerate_keys(self._grid(values))}
+
+    @staticmethod
+    def _grid(values):
         acc = {name: cols[accuracy_column(name)] for name, cols in values.items()}
-        grid = make_grid(acc[NOISE_FREE], [[acc[cell(b, sd)] for b in BANDS] for sd in SDS])
-        return {summary_column(k): v for k, v in summary(grid).items()}
+        return make_grid(acc[NOISE_FREE], [[acc[cell(b, sd)] for b in BANDS] for sd in SDS])
 
     @staticmethod
     def declare() -> list[Column]:

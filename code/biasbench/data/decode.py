@@ -30,13 +30,30 @@ def _resize_crop(img: Image.Image) -> Image.Image:
     return img.crop((left, top, left + 224, top + 224))
 
 
+def to_rgb8(im: Image.Image, path: Path) -> Image.Image:
+    """``im`` as 8-bit RGB. 16-bit grey images (PIL modes ``I;16*``) keep their high byte, ``v >> 8``,
+    as torchvision's ``convert_image_dtype`` does and as PIL itself reads 16-bit RGB PNGs; PIL's own
+    ``convert("RGB")`` would clip every value above 255 to white. 32-bit integer or float images
+    (modes ``I``, ``F``) have no defined value range and are refused (docs/troubleshooting.md)."""
+    if im.mode.startswith("I;16"):
+        high = (np.asarray(im).astype(np.uint16) >> 8).astype(np.uint8)
+        return Image.fromarray(high, mode="L").convert("RGB")
+    if im.mode in ("I", "F"):
+        kind = "32-bit integer" if im.mode == "I" else "floating-point"
+        raise DatasetError(
+            f"cannot read image {path}: it is a {kind} image (PIL mode {im.mode}), whose value range is "
+            "not defined; save it as 8- or 16-bit"
+        )
+    return im.convert("RGB")
+
+
 def decode(path: Path, preprocess: str) -> torch.Tensor:
     """One image as a uint8 tensor 3 x 224 x 224, pixel-identical to the PIL pipeline
     (``Resize(256)``, ``CenterCrop(224)``, ``ToTensor`` times 255); with a model's own preprocessing
     (``--preprocess model``) 3 x H x W as that model's library makes it."""
     try:
         with Image.open(path) as im:
-            img = im.convert("RGB")
+            img = to_rgb8(im, path)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # DecompressionBombError: a damaged header claiming billions of pixels
         raise DatasetError(f"cannot read image {path}: {e}") from None

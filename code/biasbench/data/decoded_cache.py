@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, size_text
 from .imagelist import ImageList
 
 log = logging.getLogger("biasbench")
@@ -56,8 +56,8 @@ class DecodedCache:
             free = shutil.disk_usage(self.dir).free
             if free < self.nbytes + self.n:
                 raise DatasetError(
-                    f"the decoded-image cache for {self.images.name} needs {self.nbytes / 1e9:.1f} GB in {self.dir}, "
-                    f"but only {free / 1e9:.1f} GB are free: free some space, point --decoded_cache at another "
+                    f"the decoded-image cache for {self.images.name} needs {size_text(self.nbytes + self.n)} in "
+                    f"{self.dir}, but only {size_text(free)} are free: free some space, point --decoded_cache at another "
                     "folder, or pass --decoded_cache off to decode on every pass"
                 )
             atomic_write_json(self.dir / "meta.json", {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, IncompleteDataset
 from .imagelist import ImageList, list_images
 from .synsets import label_of
 
@@ -63,6 +63,9 @@ def class_folders(root: Path, name: str, preprocess: str, label: Callable[[str, 
     files, labels = [], []
     for y, d in labelled:
         imgs = list_images(d)
+        if not imgs:  # an error even with --check_dataset false (docs/troubleshooting.md)
+            finding = f"class folder {d} holds no images"
+            raise IncompleteDataset(f"{finding}; delete it to evaluate a deliberate subset", finding)
         files += [str(p.relative_to(root)) for p in imgs]
         labels += [y] * len(imgs)
     if not files:

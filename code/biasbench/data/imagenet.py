@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, IncompleteDataset
 from .imagelist import RESIZE_CROP, ImageList, list_images
 from .synsets import label_of, timm_info_dir
 
@@ -83,14 +83,19 @@ def imagenet_val(root: str | Path, *, check: bool = True, n_samples: int | None 
                 empty.append(d.name)
             files += [str(p.relative_to(val)) for p in imgs]
             labels += [y] * len(imgs)
-        if empty and check:
-            raise DatasetError(
-                f"{len(empty)} class folder(s) in {val} hold no images (e.g. {empty[0]}); "
-                "expected 50 JPEGs each. Pass --check_dataset false to evaluate a deliberate subset"
-            )
+        if empty:
+            # An error even with --check_dataset false: a deliberate subset leaves a class out, it does not
+            # keep its folder empty (docs/troubleshooting.md).
+            finding = (f"{len(empty)} class folder(s) in {val} hold no images (e.g. {empty[0]}); expected "
+                       f"{PER_CLASS if check else 'at least one'} image(s) each")
+            raise IncompleteDataset(f"{finding}. Delete the empty folders to evaluate a deliberate subset (with "
+                                    "--check_dataset false)", finding)
         label_arr = np.asarray(labels, dtype=np.int64)
     else:
         paths = list_images(val)
+        if not paths:  # before the labels: an empty folder is not "images without <wnid> folders"
+            raise DatasetError(f"{val} is empty: expected ImageNet val images in {val}/<wnid>/*.JPEG "
+                               f"(or {val}/*.JPEG with torchvision's meta.bin beside it)")
         files = [p.name for p in paths]
         label_arr = _flat_labels(val.parent if val != root else root, paths)
     if not files:
@@ -119,10 +124,9 @@ def check_layout(images: ImageList, n_classes: int, per_class: int | None, what:
     if expected_total and len(images) != expected_total:
         problems.append(f"{len(images)} images (expected {expected_total:,})")
     if problems:
-        raise DatasetError(
-            f"{what} at {images.root} looks incomplete: {'; '.join(problems)}. "
-            f"Fix the path, or pass {relax_flag} to evaluate a deliberate subset"
-        )
+        finding = f"{what} at {images.root} looks incomplete: {'; '.join(problems)}"
+        raise IncompleteDataset(f"{finding}. Fix the path, or pass {relax_flag} to evaluate a deliberate subset",
+                                finding)
 
 
 def real_labels(path: str | Path | None = None) -> list[list[int]]:

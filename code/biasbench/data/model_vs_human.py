@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, IncompleteDataset
 from ..metrics.shape_bias import texture_category
 from ..metrics.sixteen_class import CATEGORIES
 from .imagelist import AS_IS, IMAGE_SUFFIXES, ImageList
@@ -221,10 +221,9 @@ def read_dataset(root: str | os.PathLike, name: str, *, check: bool = True, n_sa
     if check:
         missing = sorted(set(CATEGORIES) - {i.category for i in infos})
         if len(files) != ds.n_images or missing:
-            raise DatasetError(f"{root}: found {len(files)} images" + (f", none of {', '.join(missing)}" if missing
-                                                                        else "")
-                               + f"; model-vs-human {name} has {ds.n_images} images of all 16 categories "
-                               "(pass --check_dataset false for a deliberate subset)")
+            finding = (f"{root}: found {len(files)} images" + (f", none of {', '.join(missing)}" if missing else "")
+                       + f"; model-vs-human {name} has {ds.n_images} images of all 16 categories")
+            raise IncompleteDataset(f"{finding} (pass --check_dataset false for a deliberate subset)", finding)
     labels = np.array([CATEGORIES.index(i.category) for i in infos], dtype=np.int64)
     images = ImageList(name=f"model-vs-human/{name}", root=root, files=tuple(files), labels=labels, preprocess=AS_IS)
     return images.subset(n_samples) if n_samples else images

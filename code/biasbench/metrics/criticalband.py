@@ -25,6 +25,7 @@ single-band spike), the last iterate is returned with ``converged=False``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,15 @@ class CriticalBandFit:
     sigma: float
     criterion: float
     converged: bool = True
+
+    @property
+    def degenerate(self) -> bool:
+        """The Gaussian does not describe a band: the fit did not converge (a single-band spike drives sigma
+        towards 0), the thresholds are flat (all equal, e.g. all 4, whose fit runs sigma up to bw ~ 11295), or
+        the fitted width exceeds the whole measured range of bands. Its bw/cf/pns are then not measurements,
+        and a bootstrap interval that includes such fits is not one either (docs/analysis.md)."""
+        return (not self.converged or len(set(self.thresholds)) == 1
+                or not abs(self.sigma) <= N_BANDS - 1)
 
 
 def _check_grid(grid) -> np.ndarray:
@@ -98,22 +108,32 @@ def _gauss(x, a, mu, sigma):
     return a * np.exp(-((x - mu) ** 2) / (2.0 * sigma ** 2))
 
 
+@functools.lru_cache(maxsize=4096)
+def _gauss_fit(t: tuple) -> tuple[float, float, float, bool]:
+    """(A, mu, sigma, converged) of the Gaussian fitted to thresholds ``t``. Cached: thresholds take few
+    values (integers 0..4), and a bootstrap fits the same vectors again and again (a spike that hits the
+    iteration limit costs a second or so each time)."""
+    x = np.arange(N_BANDS, dtype=float)
+    y = np.asarray(t, dtype=float)
+    # Exactly what curve_fit(_gauss, x, t, p0=P0, bounds=BOUNDS) runs, minus its RuntimeError when
+    # the iteration limit is hit (e.g. a single-band spike drives sigma towards 0): then the last
+    # iterate is reported with converged=False instead of crashing the whole evaluation.
+    with np.errstate(all="ignore"):
+        res = least_squares(lambda p: _gauss(x, *p) - y, P0, jac="2-point", bounds=BOUNDS, method="trf")
+    a, mu, sigma = res.x
+    return float(a), float(mu), float(sigma), bool(res.success)
+
+
 def fit_thresholds(t, criterion: float = float("nan")) -> CriticalBandFit:
     """Fit the Gaussian to a threshold vector (7 values in 0..4) and derive bw, cf, pns."""
     t = np.asarray(t, dtype=float)
     if t.shape != (N_BANDS,) or not np.isfinite(t).all() or t.min() < 0 or t.max() > MAX_THRESHOLD:
         raise ResultsError(f"critical-band thresholds must be {N_BANDS} values in 0..{MAX_THRESHOLD}; got {t}")
-    x = np.arange(N_BANDS, dtype=float)
-    # Exactly what curve_fit(_gauss, x, t, p0=P0, bounds=BOUNDS) runs, minus its RuntimeError when
-    # the iteration limit is hit (e.g. a single-band spike drives sigma towards 0): then the last
-    # iterate is reported with converged=False instead of crashing the whole evaluation.
-    with np.errstate(all="ignore"):
-        res = least_squares(lambda p: _gauss(x, *p) - t, P0, jac="2-point", bounds=BOUNDS, method="trf")
-    a, mu, sigma = res.x
+    a, mu, sigma, converged = _gauss_fit(tuple(float(v) for v in t))
     with np.errstate(over="ignore"):  # a runaway mu gives cf = inf, not an exception
         bw, cf, pns = 2.0 * np.sqrt(np.log(4.0)) * sigma, LOWEST_CENTRE * np.exp2(mu), np.exp2(a - 4.0)
     return CriticalBandFit(bw=float(bw), cf=float(cf), pns=float(pns), thresholds=tuple(int(v) for v in t), A=float(a),
-                           mu=float(mu), sigma=float(sigma), criterion=float(criterion), converged=bool(res.success))
+                           mu=float(mu), sigma=float(sigma), criterion=float(criterion), converged=converged)
 
 
 def fit(grid, criterion: float = 50.0) -> CriticalBandFit:
@@ -129,6 +149,12 @@ def normalized_criterion(grid) -> float:
 def fit_normalized(grid) -> CriticalBandFit:
     """bw, cf, pns with the criterion at 50 % of the noise-free accuracy: the ``_norm`` columns."""
     return fit(grid, normalized_criterion(grid))
+
+
+def degenerate_keys(grid) -> set[str]:
+    """The SUMMARY_KEYS whose fit of ``grid`` is degenerate (``CriticalBandFit.degenerate``)."""
+    plain, norm = fit(grid), fit_normalized(grid)
+    return {k for k in SUMMARY_KEYS if (norm if k.endswith("_norm") else plain).degenerate}
 
 
 def summary(grid) -> dict[str, float]:

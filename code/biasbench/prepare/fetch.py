@@ -3,9 +3,11 @@
 The transfer is ``biasbench.download``'s: a ``.part`` file resumed with an HTTP Range
 request, retries with exponential backoff, permanent errors (404, an HTML page instead
 of the file) reported at once. The ledger is ``<root>/.downloads/datasets.lock.json``:
-the SHA-256 of every archive is recorded on first download (or first use of an archive
-placed there by hand) and checked on every later use, against the hash pinned in
-``sources.py`` where there is one; a mismatch deletes the file, never extracts it.
+the SHA-256 of every archive is recorded once the archive has been extracted and its dataset
+checked complete (a truncated archive, downloaded or placed there by hand, is never recorded
+as the good one), and checked on every later use, against the hash pinned in ``sources.py``
+where there is one; a mismatch deletes the file, never extracts it. ``prepare_data.py --forget
+NAME`` removes an entry (docs/datasets.md).
 """
 
 from __future__ import annotations
@@ -42,13 +44,25 @@ def check_space(root: Path, need: int, what: str) -> None:
         raise DatasetError(str(e)) from None
 
 
-def fetch(archive: Archive, root: Path, *, progress: bool, offline: bool = False) -> Path:
-    """The verified archive file under ``<root>/.downloads/``, downloaded when it is not there."""
+def forget_hint(root: Path, filename: str) -> str:
+    return f"prepare_data.py --root {root} --forget {filename}"
+
+
+def fetch(archive: Archive, root: Path, *, progress: bool, offline: bool = False) -> download.Fetched:
+    """The verified archive file under ``<root>/.downloads/``, downloaded when it is not there. A hash not yet
+    in the ledger is left out of it until ``confirm`` (once the archive extracted to a complete dataset)."""
     final = downloads_dir(root) / archive.filename
     try:
         return download.fetch(download.Remote(archive.kind, archive.url, shown=archive.shown_url), final,
                               ledger(root), archive.filename, who=archive.filename, offline=offline,
                               hint=f"download {archive.shown_url} by hand into {final}", sha256=archive.sha256,
-                              pinned_in="biasbench/prepare/sources.py", progress=progress).path
+                              relock=("If the new file is the right one (you replaced a damaged copy), forget the "
+                                      f"recorded hash: {forget_hint(root, archive.filename)}"),
+                              pinned_in="biasbench/prepare/sources.py", progress=progress, record=False)
     except DownloadError as e:
         raise DatasetError(str(e)) from None
+
+
+def confirm(archive: Archive, root: Path, fetched: download.Fetched) -> None:
+    """Record the archive's hash: it extracted to a complete dataset."""
+    ledger(root).confirm(archive.filename, fetched, archive.shown_url)

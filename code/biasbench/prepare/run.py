@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from .. import paths
-from ..errors import DatasetError, UserError, exit_status
+from ..errors import DatasetError, IncompleteDataset, UserError, exit_status
 from ..files import safe_extract
 from ..flags import comma_list
 from . import fetch as dl
@@ -57,16 +57,16 @@ def _summary(ds_title: str, found: int, expected: int, note: str = "") -> str:
     return f"{ds_title}: {found:,} images found, {expected:,} expected, OK{note}"
 
 
-def _install(archive: Archive, path: Path, root: Path) -> None:
-    """Move the folders (or the plain file) of a verified archive into place, each only when complete."""
+def _extract(archive: Archive, path: Path, root: Path, stage: Path) -> None:
+    """Extract a verified archive and move its folders (or the plain file) to ``stage/<folder>``, where the
+    dataset is checked before anything reaches ``root`` (``_install``)."""
     if archive.plain:
-        target = root / archive.place[0][1]
+        target = stage / archive.place[0][1]
         target.parent.mkdir(parents=True, exist_ok=True)
         if archive.convert is not None:
             archive.convert(path, target)
             return
-        shutil.copyfile(path, target.with_name(target.name + ".part"))
-        os.replace(target.with_name(target.name + ".part"), target)
+        shutil.copyfile(path, target)
         return
     tmp = dl.downloads_dir(root) / f".extract-{archive.filename}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -74,8 +74,7 @@ def _install(archive: Archive, path: Path, root: Path) -> None:
         safe_extract(path, tmp)
         tops = [p for p in tmp.iterdir() if not p.name.startswith(".")]
         for candidates, dst in archive.place:
-            target = root / dst
-            if target.exists():
+            if (root / dst).exists():
                 continue
             found = next((tmp / c for c in candidates if (tmp / c).is_dir()), None)
             if found is None and len(archive.place) == 1 and len(tops) == 1 and tops[0].is_dir():
@@ -83,10 +82,44 @@ def _install(archive: Archive, path: Path, root: Path) -> None:
             if found is None:
                 raise DatasetError(f"{path} holds none of {', '.join(c + '/' for c in candidates)}; is it the "
                                    f"right archive ({archive.shown_url})?")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(found, target)
+            (stage / dst).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(found, stage / dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install(ds: Dataset, fetched: list, root: Path) -> tuple[int, int]:
+    """Extract the dataset's fetched archives into a staging folder beside them, check the dataset there
+    (counts against what the release promises) and only then move its folders into place. An archive that
+    extracts to an incomplete dataset (e.g. a tar truncated exactly at a member boundary, which reads without
+    error) moves nothing; the archives stay for the caller to keep or delete."""
+    stage = dl.downloads_dir(root) / f".stage-{ds.key}"
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        for archive, got in fetched:
+            _extract(archive, got.path, root, stage)
+        for target in (t for a in ds.archives for t in a.targets(root)):
+            if target.exists():  # already in place from an earlier run: seen by the check, not moved
+                (stage / target.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+                (stage / target.relative_to(root)).symlink_to(target.resolve())
+        try:
+            counts = ds.check(stage)
+        except DatasetError as e:
+            finding = e.finding if isinstance(e, IncompleteDataset) else str(e)
+            names = ", ".join(str(got.path) for _, got in fetched)
+            raise DatasetError(
+                f"{names} extracted to an incomplete dataset, so nothing was moved into {root}: "
+                f"{finding.replace(str(stage), str(root))}. The archive is damaged or truncated (an interrupted "
+                "download or copy): delete it and run again") from None
+        for archive, _ in fetched:
+            for target in archive.targets(root):
+                staged = stage / target.relative_to(root)
+                if staged.exists() and not staged.is_symlink():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, target)
+        return counts
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: bool, keep: bool,
@@ -95,7 +128,11 @@ def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: 
     missing = _missing(ds, root)
     offline = offline or (any(a.hub for a in missing) and paths.hub_offline())
     if not missing:
-        found, expected = ds.check(root)
+        try:
+            found, expected = ds.check(root)
+        except IncompleteDataset as e:  # never suggest --check_dataset false for a dataset made here
+            raise DatasetError(f"{e.finding}. Delete the folder(s) of {ds.title} under {root} and run "
+                               "prepare_data.py again to fetch it whole") from None
         out(_summary(ds.title, found, expected, " (already in place; nothing to do)"))
         return True
     have = {a.filename for a in missing if (dl.downloads_dir(root) / a.filename).exists()}
@@ -112,15 +149,17 @@ def prepare(ds: Dataset, root: Path, *, offline: bool, dry_run: bool, progress: 
             return False
         if dry_run:
             return True
+    fetched = []
     for a in missing:
         if a.filename not in have:
             size = dl.remote_size(a)
             dl.check_space(root, 2 * size if size else 0, f"{ds.title} ({a.filename}, {_gb(size)})")
-        path = dl.fetch(a, root, progress=progress, offline=offline)
-        _install(a, path, root)
+        fetched.append((a, dl.fetch(a, root, progress=progress, offline=offline)))
+    found, expected = _install(ds, fetched, root)
+    for a, got in fetched:  # only now is each archive known good: record its hash, then delete it
+        dl.confirm(a, root, got)
         if not keep:
-            path.unlink()
-    found, expected = ds.check(root)
+            got.path.unlink()
     out(_summary(ds.title, found, expected))
     return True
 
@@ -220,6 +259,23 @@ def _bool(text: str) -> bool:
     return text.lower() in ("true", "1", "yes")
 
 
+def _forget(root: Path, names: list[str]) -> int:
+    ledger = dl.ledger(root)
+    try:
+        known = [n for n in names if ledger.get(n) is not None]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UserError(f"--forget {unknown[0]}: no such entry in {ledger.path}; its entries: "
+                            f"{', '.join(ledger.entries()) or 'none'}")
+        for n in known:
+            ledger.forget(n)
+            print(f"{n}: recorded SHA-256 forgotten; it is recorded again once the archive extracts to a "
+                  "complete dataset")
+    except UserError as e:
+        return exit_status(e)
+    return 0
+
+
 def main(argv=None, prog: str | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
@@ -244,8 +300,13 @@ def main(argv=None, prog: str | None = None) -> int:
     p.add_argument("--check-dataset", "--check_dataset", type=_bool, default=True, metavar="true|false",
                    help="false: generate ImageNet-C-bar from a partial ImageNet val (a deliberate subset) and "
                         "skip the 1000 classes x 50 check of the result")
+    p.add_argument("--forget", metavar="ARCHIVE", action="append", default=[],
+                   help="forget the SHA-256 recorded for this archive file name in ROOT/.downloads/"
+                        f"{dl.LEDGER} (e.g. after replacing a damaged copy by hand); repeatable")
     args = p.parse_args(argv)
     root = Path(args.root).expanduser()
+    if args.forget:
+        return _forget(root, args.forget)
     offline = args.offline or paths.offline()
     failed = 0
     try:

@@ -8,7 +8,7 @@ import json
 import sys
 import warnings
 
-from biasbench.errors import ResultsError, UserError, exit_status
+from biasbench.errors import ResultsError, UserError, exit_status, one_line_warnings
 from biasbench.results import decisions, run_record
 from biasbench.results.setup import Setup
 from biasbench.results.store import DEFAULT_CSV, ResultsStore
@@ -64,10 +64,16 @@ def _show_run(results: str, which: str, as_json: bool) -> None:
 
 
 def _export(store: ResultsStore, out: str, model: str | None, precision: str) -> None:
-    """One CSV row per (record, image): the newest decisions of every cell at ``precision``."""
+    """One CSV row per (record, image): the newest decisions of every cell at ``precision``. A damaged decisions
+    file leaves its record out: the others are written, then a ResultsError names every file left out."""
     import pandas as pd
 
-    chosen = [d for (m, *_), d in decisions.latest(store, Setup(precision=precision)).items() if model in (None, m)]
+    bad: list[tuple[tuple, str]] = []
+    found = decisions.latest(store, Setup(precision=precision), bad)
+    chosen = [d for (m, *_), d in found.items() if model in (None, m)]
+    unreadable = [message for (m, *_), message in bad if model in (None, m)]
+    if not chosen and unreadable:
+        raise ResultsError(f"nothing written to {out}: {'; '.join(unreadable)}")
     if not chosen:
         raise ResultsError(f"no per-image decisions for model {model!r} at {precision} in {store.log_dir}"
                            if model else f"no per-image decisions at {precision} in {store.log_dir}")
@@ -81,6 +87,8 @@ def _export(store: ResultsStore, out: str, model: str | None, precision: str) ->
     except OSError as err:
         raise ResultsError(f"cannot write {out}: {err.strerror or err}") from None
     print(f"wrote {out}: {len(table)} decisions of {table['model'].nunique()} model(s) in {len(chosen)} records")
+    if unreadable:
+        raise ResultsError(f"{len(unreadable)} record(s) left out of {out}: {'; '.join(unreadable)}")
 
 
 def main(argv: list[str] | None = None, prog: str = "biasbench results") -> int:
@@ -102,9 +110,8 @@ def main(argv: list[str] | None = None, prog: str = "biasbench results") -> int:
         sub.add_argument("--results", default=DEFAULT_CSV, help=f"results CSV (default {DEFAULT_CSV})")
         sub.add_argument("--log-dir", help="results log folder (default: <CSV stem>.log beside the CSV)")
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with one_line_warnings(), warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         try:
             store = ResultsStore(args.results, args.log_dir)
             if args.command == "rebuild":

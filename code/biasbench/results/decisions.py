@@ -100,16 +100,26 @@ def read(log_dir: str | os.PathLike, record: Record) -> Decisions:
                          z["label"].astype(np.int64), ref.get("space", "imagenet-1k"))
 
 
-def latest(store, setup: Setup | None = None) -> dict[tuple[str, str, str, str], Decisions]:
+def latest(store, setup: Setup | None = None, unreadable: list[tuple[tuple, str]] | None = None
+           ) -> dict[tuple[str, str, str, str], Decisions]:
     """{(model, benchmark, condition, fingerprint): decisions} of the newest record of each cell
     measured under ``setup`` (default: the reference setup, README "Results") that has per-image
-    decisions; results of other setups never stand in for it."""
+    decisions; results of other setups never stand in for it. A missing or changed decisions file
+    raises ResultsError, or, when ``unreadable`` is a list, is left out and (its key, the message) appended there."""
     label = (setup or Setup()).label()
     newest: dict[tuple[str, str, str, str], Record] = {}
     for r in store.records():  # oldest first: the newest wins
         if isinstance(r.extra.get(KEY), dict) and Setup.of_record(r).label() == label:
             newest[(r.model, r.benchmark, r.condition, r.fingerprint)] = r
-    return {k: read(store.log_dir, r) for k, r in newest.items()}
+    out = {}
+    for k, r in newest.items():
+        try:
+            out[k] = read(store.log_dir, r)
+        except ResultsError as err:
+            if unreadable is None:
+                raise
+            unreadable.append((k, str(err)))
+    return out
 
 
 def orphans(store) -> list[Path]:

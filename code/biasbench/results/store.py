@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import filelock
 
-from biasbench.errors import ResultsError
+from biasbench.errors import InputWarning, ResultsError
 from biasbench.files import atomic_write, fsync_dir
 from biasbench.results.record import Record, ResultKey
 from biasbench.results.setup import Setup
@@ -49,7 +49,7 @@ LOCK_TIMEOUT_S = 600
 _DERIVE_ATTEMPTS = 5  # re-derive the CSV while the log keeps changing underneath, at most this often
 
 
-class ResultsWarning(UserWarning):
+class ResultsWarning(InputWarning):
     """A log line was skipped (torn by a killed writer, or damaged)."""
 
 

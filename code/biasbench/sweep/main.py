@@ -11,6 +11,7 @@ Every flag of ``run_suite.py`` (data, batch size, precision, --results ...) is p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -331,10 +332,42 @@ def _after_jobs_ended(sub: _Submission) -> int:
 
 # ----------------------------------------------------------------------------- commands
 
+@contextlib.contextmanager
+def _only_submitter(sub: _Submission):
+    """Held while this process writes the plan and submits (and, for local and debug jobs, waits for them):
+    a second submission into the same state folder stops with one line naming the first one's plan, instead
+    of planning the same work again (docs/troubleshooting.md)."""
+    from filelock import FileLock, Timeout
+
+    sub.sweep.path.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(sub.sweep.path / ".submit.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        plan = sub.sweep.read_plan() or {}
+        what = (f"its plan of {len(plan['jobs'])} job(s) written {plan.get('time', '?')}" if plan.get("jobs")
+                else "its plan is not written yet")
+        raise ConfigError(f"sweep {sub.sargs.name!r} ({sub.sweep.path}) is being submitted by another process "
+                          f"({what}): follow it with sweep.py --status --sweep-dir {sub.sweep.path} and run this "
+                          "command again once it has returned, or pass another --name") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def submit(sargs, rest: list[str]) -> int:
     """Plan the jobs and check them against earlier plans; then show them (--dry-run), or write the
     plan and submit what is missing or failed; finalise the sweep once every job is done."""
     sub = _plan(sargs, rest)
+    if sargs.dry_run:
+        return _submit(sub)
+    with _only_submitter(sub):
+        return _submit(sub)
+
+
+def _submit(sub: _Submission) -> int:
+    sargs = sub.sargs
     statuses = sub.statuses()
     _check_no_earlier_plan_running(sub, statuses)
     work = [st.job for st in statuses if st.state in ("missing", "failed")]

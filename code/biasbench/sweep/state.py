@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import files
-from ..errors import ConfigError
+from ..errors import ConfigError, InputWarning
 from ..results import ResultsStore
 from ..results.keys import cell_key
 from ..results.setup import Setup
@@ -67,7 +67,7 @@ class SweepDir:
             return None
         except (OSError, ValueError) as err:
             warnings.warn(f"ignoring damaged sweep state file {path} ({err}); the job counts as never submitted",
-                          stacklevel=3)
+                          InputWarning, stacklevel=3)
             return None
         return data if isinstance(data, dict) else None
 

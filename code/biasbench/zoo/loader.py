@@ -192,9 +192,9 @@ def state_dict_for(entry: ModelEntry, *, cache_dir=None, offline: bool | None = 
                    trust_checkpoint: bool = False, progress: bool = True) -> cv.StateDict:
     """Fetch and safely load every source of ``entry`` and convert them to the architecture's layout."""
     sources = [s for s in entry.effective_sources() if s.has_file]
-    files = [fetch(s, cache_dir=cache_dir, offline=offline, model=entry.name, progress=progress).path
-             for s in sources]
-    objs = [load_checkpoint(f, trust=trust_checkpoint) for f in files]
+    got = [fetch(s, cache_dir=cache_dir, offline=offline, model=entry.name, progress=progress) for s in sources]
+    files = [g.path for g in got]
+    objs = [load_checkpoint(g.path, trust=trust_checkpoint, local=s.kind == "file") for g, s in zip(got, sources)]
     try:
         return entry.converter(*objs)
     except ModelError as e:

@@ -84,7 +84,15 @@ _TRUST_HINT = ("Load it only if you trust where the file came from: --trust-chec
                "(load_model(..., trust_checkpoint=True))")
 
 
-def _unpickling_error(path: Path, err: pickle.UnpicklingError) -> ModelError:
+def _redo(local: bool) -> str:
+    """What to do about a damaged file: a cached download is fetched again; a local file:// checkpoint is
+    the user's only copy, which nothing here can fetch."""
+    if local:
+        return "restore it from your copy or save it again (torch.save(model.state_dict(), PATH))"
+    return "delete it and fetch it again (python code/prefetch.py --models NAME)"
+
+
+def _unpickling_error(path: Path, err: pickle.UnpicklingError, local: bool = False) -> ModelError:
     """A refusal naming the offending object, or (for opcodes safe loading does not know, which is what
     random bytes look like) a message that covers both a corrupt file and an unusual pickle."""
     text = str(err)
@@ -95,22 +103,22 @@ def _unpickling_error(path: Path, err: pickle.UnpicklingError) -> ModelError:
     m = _WO_ERROR_RE.search(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(_BOILERPLATE)]
     detail = m.group(1).strip() if m else (lines or [type(err).__name__])[0]
-    return ModelError(f"{path}: not a readable checkpoint ({detail}): the file is corrupt or truncated (delete "
-                      f"it and fetch it again), or its pickle uses features safe loading refuses. {_TRUST_HINT}")
+    return ModelError(f"{path}: not a readable checkpoint ({detail}): the file is corrupt or truncated "
+                      f"({_redo(local)}), or its pickle uses features safe loading refuses. {_TRUST_HINT}")
 
 
-def _corrupt(path: Path, err: BaseException) -> ModelError:
+def _corrupt(path: Path, err: BaseException, local: bool = False) -> ModelError:
     detail = (str(err).splitlines() or [""])[0] or type(err).__name__
-    return ModelError(f"{path}: not a readable checkpoint (corrupt or truncated: {detail}); delete it and "
-                      "fetch it again (python code/prefetch.py --models NAME)")
+    return ModelError(f"{path}: not a readable checkpoint (corrupt or truncated: {detail}); {_redo(local)}")
 
 
 # What torch.load raises on damaged files (zip reader, legacy reader, struct unpacking, decoding).
 _CORRUPT_ERRORS = (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, struct.error)
 
 
-def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
-    """The object saved in ``path``, on the CPU, loaded safely (see the module docstring)."""
+def load_checkpoint(path: str | os.PathLike, *, trust: bool = False, local: bool = False) -> Any:
+    """The object saved in ``path``, on the CPU, loaded safely (see the module docstring). ``local``: the
+    user's own file (a ``file://`` checkpoint), not a cached download, as messages about damage say."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint file not found")
@@ -121,19 +129,19 @@ def load_checkpoint(path: str | os.PathLike, *, trust: bool = False) -> Any:
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as e:
-            raise _corrupt(path, e) from None
+            raise _corrupt(path, e, local) from None
     if trust:
-        return _load_trusted(path)
+        return _load_trusted(path, local)
     try:
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise _unpickling_error(path, e) from None
+        raise _unpickling_error(path, e, local) from None
     except _CORRUPT_ERRORS as e:
-        raise _corrupt(path, e) from None
+        raise _corrupt(path, e, local) from None
 
 
-def _load_trusted(path: Path) -> Any:
+def _load_trusted(path: Path, local: bool) -> Any:
     try:
         extra = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         shown = ", ".join(extra) if extra else "nothing beyond the safe allow-list"
@@ -143,6 +151,6 @@ def _load_trusted(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (pickle.UnpicklingError, *_CORRUPT_ERRORS) as e:
-        raise _corrupt(path, e) from None
+        raise _corrupt(path, e, local) from None
     except (AttributeError, ModuleNotFoundError, ImportError) as e:
         raise ModelError(f"{path}: the pickle needs {e}, which is not importable here") from None
