@@ -153,8 +153,10 @@ def test_generation_from_imagenet_val_uses_member_classes(tmp_path):
     # Flat images: the stimulus is A's mean (the DC term) plus nothing from B.
     px = np.asarray(Image.open(out / rows[2]["file"]))
     assert np.abs(px.astype(int) - 20).max() <= 1
-    for p in (val / imagenet_wnids()[CATEGORY_INDICES["oven"][-1]]).iterdir():
+    oven = val / imagenet_wnids()[CATEGORY_INDICES["oven"][-1]]
+    for p in oven.iterdir():
         p.unlink()
+    oven.rmdir()
     with pytest.raises(DatasetError, match="no image of oven"):
         gen.sources(tmp_path)
 
