@@ -45,7 +45,7 @@ def _parse_flags(names: Sequence[str], name: str, data_root, results, options: d
 
 def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Sequence[float],
              std: Sequence[float], data_root: str | os.PathLike | None = None,
-             results: str | os.PathLike = "raw-data/benchmark.csv", **options) -> pandas.DataFrame:
+             results: str | os.PathLike = "raw-data/benchmark.csv", tokenizer=None, **options) -> pandas.DataFrame:
     """Evaluate ``model`` (taking inputs normalised with ``mean``/``std``) on ``benchmarks``.
 
     ``options`` are the command line's flags by their names (``batch_size=16``, ``n_samples=100``,
@@ -55,7 +55,7 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     value of this model and setup on these benchmarks ('' is the paper's setup).
     """
     from .benchmarks import REGISTRY
-    from .cli import build_benchmarks, run_options, select_benchmarks
+    from .cli import build_benchmarks, prompt_set_of, run_options, select_benchmarks
     from .results import ResultsStore
     from .runner import run
     from .zoo.loader import check_classifier
@@ -72,7 +72,15 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     opts = run_options(args)
     device = opts.resolved_device()
     try:
-        wrapped = NormalizedModel(model, mean, std, name=name)
+        if tokenizer is not None:
+            from .zoo.open_clip_models import zero_shot_model
+
+            wrapped = zero_shot_model(model, tokenizer, mean, std, name=name, device=device,
+                                      prompts=prompt_set_of(args, [name], zero_shot=[name]), cache_dir=args.cache_dir)
+        else:
+            if args.prompts or args.classnames:  # a prompt set only applies to a model given with its tokenizer
+                prompt_set_of(args, [name], zero_shot=[])
+            wrapped = NormalizedModel(model, mean, std, name=name)
     except ValueError as e:
         raise ConfigError(f"biasbench.evaluate: model {name}: {e}") from None
     wrapped = wrapped.to(device).eval()

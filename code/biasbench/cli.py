@@ -24,7 +24,8 @@ MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.m
               "(e.g. adversarial_training), 'paper48' for the paper's 48, or file://PATH.pth for a local "
               "ResNet-50 state dict, timm:<name>[.<tag>] for a pretrained timm model, hf-hub:<org>/<repo> for a "
               "Hugging Face repo timm can build, "
-              "torchvision:<builder>.<WEIGHTS> (e.g. torchvision:resnet50.IMAGENET1K_V2). Several models share "
+              "torchvision:<builder>.<WEIGHTS> (e.g. torchvision:resnet50.IMAGENET1K_V2), open_clip:<ARCH>/<PRETRAINED> or "
+              "open_clip:hf-hub:<org>/<repo> for a zero-shot image-text model. Several models share "
               "every data pass.")
 
 
@@ -105,6 +106,13 @@ def build_parser(benchmarks: Sequence[str], description: str) -> tuple[argparse.
                    help="paper: every model fed 224x224 after Resize(256)/CenterCrop(224), bilinear (the paper's "
                         "protocol); model: each timm/torchvision model its own resize, crop and interpolation "
                         "(recorded as another setup; README 'Any model')")
+    p.add_argument("--prompts", default=None, metavar="openai|simple|FILE",
+                   help="zero-shot (open_clip:) models' prompt templates: openai (OpenAI's 80, the default), simple "
+                        "('a photo of a {}.') or a file with one template per line, each with {} (recorded as "
+                        "another setup; docs/models.md)")
+    p.add_argument("--classnames", default=None, metavar="FILE",
+                   help="zero-shot models' class names: a file of 1000 lines in ImageNet class order (default: "
+                        "open_clip's)")
     p.add_argument("--channels_last", "--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--deterministic", action="store_true",
@@ -205,13 +213,31 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
     start = time.perf_counter()
     local = zoo.LocalModels()  # the file:// checkpoints --model names
     models = zoo.resolve_models(args.model, local)
+    prompts = prompt_set_of(args, models)
     built = build_benchmarks(args, flags, benchmarks, require_data)
     store = ResultsStore(args.results)
     load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,
-                   trust_checkpoint=args.trust_checkpoint)
+                   trust_checkpoint=args.trust_checkpoint, prompts=prompts)
     written = run(built, models, store, run_options(args), load=load, shard=args.shard)
     _report(written, store, args, time.perf_counter() - start)
     return 0
+
+
+def prompt_set_of(args, models: Sequence[str], zero_shot: Sequence[str] | None = None):
+    """The zero-shot models' ``PromptSet`` from ``--prompts``/``--classnames`` (read and checked now, before any
+    data); a non-default set with a model that is not zero-shot (``zero_shot``: the names that are; default the
+    ``open_clip:`` ones) is an error, since its results would be recorded under a prompt set it never used."""
+    from .zoo.open_clip_models import is_open_clip
+    from .zoo.zero_shot import prompt_set
+
+    prompts = prompt_set(args.prompts, args.classnames)
+    if prompts.label is not None:
+        zero_shot = [m for m in models if is_open_clip(m)] if zero_shot is None else zero_shot
+        others = [m for m in models if m not in zero_shot]
+        if others:
+            raise ConfigError(f"--prompts/--classnames set the prompts of zero-shot models (open_clip:...); "
+                              f"{', '.join(others[:3])} is not one: run it in a command of its own")
+    return prompts
 
 
 def select_benchmarks(text: str, available: Sequence[str]) -> list[str]:
@@ -261,11 +287,20 @@ def run_options(args) -> RunOptions:
     return RunOptions(
         device=args.device, batch_size=args.batch_size, num_workers=args.num_workers, precision=args.precision,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed, n_samples=args.n_samples,
-        overwrite=args.overwrite, preprocess=args.preprocess,
+        overwrite=args.overwrite, preprocess=args.preprocess, prompts=_prompts_label(args),
         models_per_pass=args.models_per_pass, skip_unreadable=args.skip_unreadable, progress=args.progress,
         decoded_cache=_decoded_cache_dir(args), decoded_cache_readonly=args.decoded_cache_readonly,
         write_csv=args.write_csv, deterministic=args.deterministic,
     )
+
+
+def _prompts_label(args) -> str | None:
+    """The setup's prompt-set label (None: the default; the files are read only when given)."""
+    if args.prompts in (None, "", "openai") and not args.classnames:
+        return None
+    from .zoo.zero_shot import prompt_set
+
+    return prompt_set(args.prompts, args.classnames).label
 
 
 def _decoded_cache_dir(args) -> str | None:
@@ -278,11 +313,11 @@ def _decoded_cache_dir(args) -> str | None:
     return args.decoded_cache
 
 
-def _load_model(name, device, *, local, cache_dir, offline, trust_checkpoint):
+def _load_model(name, device, *, local, cache_dir, offline, trust_checkpoint, prompts=None):
     from . import zoo
 
     return zoo.load_model(name, device, local=local, cache_dir=cache_dir, offline=offline,
-                          trust_checkpoint=trust_checkpoint)
+                          trust_checkpoint=trust_checkpoint, prompts=prompts)
 
 
 def headline_columns() -> list[str]:

@@ -50,6 +50,8 @@ class RunOptions:
     # "paper": every model fed the paper's 224x224 after Resize(256)/CenterCrop(224); "model": each model its
     # own library's preprocessing (data/model_input.py). Part of the setup.
     preprocess: str = mi.PAPER
+    # The label of the zero-shot models' prompt set (zoo/zero_shot.py; None: the default). Part of the setup.
+    prompts: str | None = None
     overwrite: bool = False
     models_per_pass: int | None = None  # None: all requested models share every pass
     skip_unreadable: bool = False
@@ -475,7 +477,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
                 precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
-                device=device_name(device),
+                prompts=opts.prompts, device=device_name(device),
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.params, **w.condition.provenance},
@@ -573,5 +575,5 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
                 out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
                                   n_images=0, fingerprint=summary_key[m].fingerprint, seed=setup.seed,
                                   precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
-                                  device=on.pop()))
+                                  prompts=opts.prompts, device=on.pop()))
     return out

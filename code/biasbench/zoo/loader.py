@@ -14,6 +14,7 @@ from ..errors import ModelError, did_you_mean
 from . import converters as cv
 from .download import fetch
 from .external import external_entry, is_external
+from .open_clip_models import is_open_clip, open_clip_entry
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
 from .safe_load import load_checkpoint
@@ -118,6 +119,8 @@ def get_entry(name: str, local: LocalModels | None = None) -> ModelEntry:
         return file_entry(name)
     if is_external(name):
         return external_entry(name)
+    if is_open_clip(name):
+        return open_clip_entry(name)
     named = local.get(name) if local is not None else None
     if named is not None:
         return named
@@ -195,10 +198,17 @@ def state_dict_for(entry: ModelEntry, *, cache_dir=None, offline: bool | None = 
 
 
 def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalModels | None = None, cache_dir=None,
-               offline: bool | None = None, trust_checkpoint: bool = False) -> nn.Module:
+               offline: bool | None = None, trust_checkpoint: bool = False, prompts=None) -> nn.Module:
     """The model ``name`` (a local checkpoint: named in ``local``) wrapped to take RGB in [0,1] (NCHW), in
-    eval mode, on ``device``; ``.name`` is set."""
+    eval mode, on ``device``; ``.name`` is set. ``prompts``: the ``zero_shot.PromptSet`` of an ``open_clip:``
+    model's zero-shot head (default: OpenAI's 80 templates); other models ignore it."""
     entry = get_entry(name, local)
+    if is_open_clip(entry.name):
+        from . import open_clip_models
+
+        model = open_clip_models.load(entry, device, prompts=prompts, cache_dir=cache_dir, offline=offline)
+        check_classifier(model, entry.name, device)
+        return model
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
         with torch.random.fork_rng(devices=[]):
