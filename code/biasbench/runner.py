@@ -446,6 +446,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                                 logits_cache[m] = split(functools.partial(_forward, models[m], autocast=autocast), x)
                                 finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                             logits = logits_cache[m]
+                            _extra_heads(acc[(id(w), m)], models[m], autocast, split, x, y, idx, valid)
                         acc[(id(w), m)].update(logits, y, idx, valid)
                         bar.update(round(n_real * cost[id(w)]))
             if finite and not bool(torch.stack([f for _, _, f in finite]).all()):
@@ -483,6 +484,16 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.params, **w.condition.provenance},
             ), per_image))
     return records
+
+
+def _extra_heads(accumulator, model, autocast, split, x, y, idx, valid) -> None:
+    """Feed an accumulator that asks for extra model outputs (``heads``, e.g. the 16-class sets' ``sixteen``)
+    those the model has (a zero-shot model's 16-category head; ``zoo.wrapper.NormalizedModel.head``)."""
+    for name in getattr(accumulator, "heads", ()):
+        head = getattr(getattr(model, "_orig_mod", model), "head", None)  # the compiled module's original
+        fn = head(name) if callable(head) else None
+        if fn is not None:
+            accumulator.update_head(name, split(functools.partial(_forward, fn, autocast=autocast), x), y, idx, valid)
 
 
 def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: _SplitOnOOM) -> torch.Tensor:
