@@ -350,3 +350,33 @@ def test_two_prompt_sets_give_two_labelled_rows(served, tmp_path, val, capsys):
     label = zs.prompt_set(files).label
     assert set(table.index) == {f"{name}@prompts=simple", f"{name}@prompts={label}"}
     assert {r.prompts for r in store.records()} == {"simple", label}
+
+
+# --- analysis: a family of their own ------------------------------------------------------------------------
+
+def test_zero_shot_models_are_a_family_with_their_own_correlations(tmp_path):
+    from test_analysis import my_model, synthetic_table
+
+    from biasbench.analysis import analyze, check_table, load_results, summary_markdown
+    from biasbench.analysis.correlations import spearman
+
+    base = analyze(check_table(synthetic_table()))
+    zs_rows = {f"open_clip:M{i}/t": my_model(**{"shape-bias": 0.2 + 0.1 * i, "top1_acc/imagenet": 60 + 5 * i})
+               for i in range(4)}
+    zs_rows["open_clip:M0/t@prompts=simple"] = my_model(**{"shape-bias": 0.9, "top1_acc/imagenet": 50.0})
+    path = tmp_path / "benchmark.csv"
+    synthetic_table(zs_rows).to_csv(path, index=False)
+    table, provenance, _ = load_results(path)  # the prompt-set row is kept beside the default one
+    a = analyze(table, provenance)
+    assert "open_clip:M0/t@prompts=simple" in a.analysed
+    assert set(a.metrics.values.loc[list(zs_rows), "category"]) == {"zero_shot_vlm"}
+    s = a.correlations.set_index(["group", "bias", "aggregate"])
+    ids = [a.metrics.values.at[m, "ID"] for m in zs_rows]
+    rho = spearman([r["shape-bias"] for r in zs_rows.values()], ids)[0]
+    assert s.loc[("zero_shot_vlm", "shape-bias", "ID"), "rho"] == pytest.approx(rho)
+    assert s.loc[("zero_shot_vlm", "shape-bias", "ID"), "n"] == 5
+    assert s.loc[("paper48+zero_shot_vlm", "shape-bias", "ID"), "n"] == 53
+    # the paper's groups are untouched by them
+    pd_base = base.correlations.set_index(["group", "bias", "aggregate"])
+    assert s.loc[("all", "shape-bias", "ID"), "rho"] == pytest.approx(pd_base.loc[("all", "shape-bias", "ID"), "rho"])
+    assert "### zero_shot_vlm (n = " in summary_markdown(a)

@@ -21,11 +21,11 @@ import torch
 from ..data.model_input import ModelInput
 from ..errors import ModelError, did_you_mean
 from . import converters as cv
+from .families import ZERO_SHOT as CATEGORY
+from .families import ZERO_SHOT_PREFIX as PREFIX
 from .registry import ModelEntry, Source
 
-PREFIX = "open_clip:"
 HUB = "hf-hub:"
-CATEGORY = "zero_shot_vlm"
 CONFIG_FILE = "open_clip_config.json"
 HUB_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
