@@ -380,3 +380,44 @@ def test_zero_shot_models_are_a_family_with_their_own_correlations(tmp_path):
     pd_base = base.correlations.set_index(["group", "bias", "aggregate"])
     assert s.loc[("all", "shape-bias", "ID"), "rho"] == pytest.approx(pd_base.loc[("all", "shape-bias", "ID"), "rho"])
     assert "### zero_shot_vlm (n = " in summary_markdown(a)
+
+
+# --- front doors: biasbench.evaluate with a tokenizer; the command line's one-line errors ---------------------
+
+def test_evaluate_takes_an_open_clip_model_with_its_tokenizer(tiny_arch, tmp_path):
+    import biasbench
+    from helpers import write_val_tree
+
+    root = write_val_tree(tmp_path / "imagenet", [0, 1, 2, 999], per_class=1)
+    model, tok = _tiny(seed=2), open_clip.get_tokenizer(TINY)
+    common = dict(name="my_clip", benchmarks=["imagenet"], mean=(0.5,) * 3, std=(0.5,) * 3,
+                  results=tmp_path / "b.csv", imagenet=str(root), check_dataset=False, device="cpu",
+                  num_workers=0, progress=False, cache_dir=str(tmp_path / "cache"))
+    table = biasbench.evaluate(model, tokenizer=tok, prompts="simple", **common)
+    assert set(table["setup"]) == {"prompts=simple"}
+    head = zs.class_embeddings(model, tok, zs.prompt_set("simple"))
+    from helpers import paper_batch
+    from biasbench.data.imagenet import imagenet_val
+
+    images = imagenet_val(root, check=False)
+    with torch.no_grad():
+        f = F.normalize(model.encode_image((paper_batch(images) - 0.5) / 0.5), dim=-1)
+        pred = (f @ head.T).argmax(1)
+    want = 100.0 * float((pred == torch.as_tensor(images.labels)).float().mean())
+    got = table.set_index("column").at["top1_acc/imagenet", "value"]
+    assert got == pytest.approx(want)
+    with pytest.raises(ConfigError, match="not one: run it in a command of its own"):
+        biasbench.evaluate(torch.nn.Linear(3, 1000), prompts="simple", **common)
+
+
+def test_command_line_stops_before_any_data_naming_the_flag(tiny_arch, tmp_path, capsys):
+    from biasbench.cli import main
+
+    missing = str(tmp_path / "no-data")
+    assert main(["imagenet"], ["--model", "tv_resnet50", "--prompts", "simple", "--imagenet", missing]) == 2
+    assert "tv_resnet50 is not one" in capsys.readouterr().err
+    empty = _templates(tmp_path, "", name="empty.txt")
+    assert main(["imagenet"], ["--model", f"open_clip:{TINY}/test", "--prompts", str(empty), "--imagenet",
+                               missing]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty.txt: no templates in it" in err[0]
