@@ -421,3 +421,20 @@ def test_command_line_stops_before_any_data_naming_the_flag(tiny_arch, tmp_path,
                                missing]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "empty.txt: no templates in it" in err[0]
+
+
+def test_a_tower_of_another_size_needs_preprocess_model(tiny_arch, tmp_path):
+    cfg = json.loads(json.dumps(TINY_CFG))
+    cfg["vision_cfg"]["image_size"] = 64
+    path = tmp_path / "tiny-clip-64.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    _PRETRAINED["tiny-clip-64"] = {"test": _pcfg(hf_hub="someone/tiny-clip-64/")}
+    try:
+        with pytest.raises(ModelError, match=r"open_clip:tiny-clip-64/test: its image tower takes 64x64 inputs only.*"
+                                             r"--preprocess model"):
+            ocm.check_input_size(["tv_resnet50", "open_clip:tiny-clip-64/test"], "paper")
+        ocm.check_input_size(["open_clip:tiny-clip-64/test"], "model")
+        ocm.check_input_size([f"open_clip:{TINY}/test"], "paper")
+    finally:
+        _PRETRAINED.pop("tiny-clip-64", None)

@@ -209,11 +209,13 @@ def execute(args, flags: _Flags, benchmarks: Sequence[str], require_data: bool) 
     dataset is read), build the benchmarks, run them, report. Raises UserError (``main`` prints it)."""
     from . import zoo
     from .results import ResultsStore
+    from .zoo.open_clip_models import check_input_size
 
     start = time.perf_counter()
     local = zoo.LocalModels()  # the file:// checkpoints --model names
     models = zoo.resolve_models(args.model, local)
     prompts = prompt_set_of(args, models)
+    check_input_size(models, args.preprocess)
     built = build_benchmarks(args, flags, benchmarks, require_data)
     store = ResultsStore(args.results)
     load = partial(_load_model, local=local, cache_dir=args.cache_dir, offline=args.offline or None,

@@ -207,7 +207,7 @@ def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalMod
         from . import open_clip_models
 
         model = open_clip_models.load(entry, device, prompts=prompts, cache_dir=cache_dir, offline=offline)
-        check_classifier(model, entry.name, device)
+        check_classifier(model, entry.name, device, size=open_clip_models.input_config(entry).size)
         return model
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
@@ -223,9 +223,10 @@ def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalMod
     return model
 
 
-def check_classifier(model: nn.Module, name: str, device: str | torch.device = "cpu") -> None:
-    """Stop before any data is read unless ``model`` maps a 2 x 3 x 224 x 224 batch to 2 x 1000 logits."""
-    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
+def check_classifier(model: nn.Module, name: str, device: str | torch.device = "cpu",
+                     size: tuple[int, int] = (224, 224)) -> None:
+    """Stop before any data is read unless ``model`` maps a 2 x 3 x 224 x 224 batch (``size``) to 2 x 1000 logits."""
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0)).to(device)
     try:
         with torch.no_grad():
             out = model(x)

@@ -242,6 +242,21 @@ def zero_shot_model(model: torch.nn.Module, tokenizer, mean, std, *, name: str, 
     return NormalizedModel(ZeroShotClassifier(model, head, head16), mean, std, name=name).to(device).eval()
 
 
+def check_input_size(models, preprocess: str) -> None:
+    """Under the paper's protocol (224x224 inputs), stop before any data is read for an ``open_clip:`` model whose
+    image tower takes only another size (its position embeddings are fixed), naming ``--preprocess model``."""
+    from ..data.model_input import PAPER
+
+    if preprocess != PAPER:
+        return
+    for name in models:
+        if is_open_clip(name):
+            size = input_config(open_clip_entry(name)).size
+            if size != (224, 224):
+                raise ModelError(f"{name}: its image tower takes {size[0]}x{size[1]} inputs only, not the paper "
+                                 "protocol's 224x224; run it with --preprocess model (open_clip's own transform)")
+
+
 def input_config(entry: ModelEntry) -> ModelInput:
     """open_clip's own eval transform as a ``ModelInput``: resize the shortest side to the model's size with its
     interpolation and center-crop it (``resize_mode`` shortest), or resize to the size without crop (squash).
