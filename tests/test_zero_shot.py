@@ -9,7 +9,6 @@ import math
 import re
 
 import huggingface_hub
-import numpy as np
 import open_clip
 import pytest
 import torch
@@ -236,11 +235,10 @@ def test_unknown_names_get_close_matches(spec, expected):
 def test_a_hub_tokenizer_offline_stops_at_resolve_naming_the_model(monkeypatch):
     # SigLIP's tokenizer is a Hugging Face tokenizer: without transformers (or offline without the files) the name
     # stops when resolved, before any data is read
-    import builtins
+    import importlib.util
 
-    real_import = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda n, *a, **k: (_ for _ in ()).throw(ImportError(n))
-                        if n == "transformers" else real_import(n, *a, **k))
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "transformers" else real_find(n, *a))
     ocm.open_clip_entry.cache_clear(), ocm.tokenizer_for.cache_clear()
     with pytest.raises(ModelError, match=r"open_clip:ViT-B-16-SigLIP/webli: its tokenizer .* pip install transformers"):
         resolve_models("open_clip:ViT-B-16-SigLIP/webli")

@@ -10,6 +10,7 @@ every benchmark runs on it unchanged. The tokenizer is checked when the name is 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -152,15 +153,11 @@ def tokenizer_for(entry: ModelEntry):
     kwargs = dict(text_cfg.get("tokenizer_kwargs") or {})
     hf_name = text_cfg.get("hf_tokenizer_name") or ""
     arch = entry.architecture[len("open_clip:"):]
-    if not hf_name and "siglip" in arch.lower() and not arch.startswith(HUB):
-        hf_name = "(SigLIP's, from the Hugging Face Hub)"
-    if not hf_name:
+    if not hf_name:  # SigLIP's configs name theirs (e.g. timm/ViT-B-16-SigLIP)
         return open_clip.SimpleTokenizer(context_length=context, **kwargs)
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("transformers") is None:
         raise ModelError(f"{entry.name}: its tokenizer {hf_name} is a Hugging Face tokenizer: pip install "
-                         "transformers") from None
+                         "transformers")
     try:
         if arch.startswith(HUB):
             return open_clip.HFTokenizer(hf_name, context_length=context, tokenizer_mode=text_cfg.get("tokenizer_mode"),
