@@ -9,6 +9,7 @@ import math
 import re
 
 import huggingface_hub
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -436,3 +437,25 @@ def test_a_tower_of_another_size_needs_preprocess_model(tiny_arch, tmp_path):
         ocm.check_input_size([f"open_clip:{TINY}/test"], "paper")
     finally:
         _PRETRAINED.pop("tiny-clip-64", None)
+
+
+@pytest.mark.parametrize("resize_mode", ["shortest", "squash"])
+def test_preprocess_model_makes_open_clips_own_pixels(resize_mode):
+    # --preprocess model feeds open_clip's eval transform: the same pixels as open_clip.image_transform
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    from biasbench.data.model_input import _steps
+    from biasbench.data.imagelist import RESIZE_CROP
+    from biasbench.zoo.registry import ModelEntry, Source
+
+    entry = ModelEntry("open_clip:ViT-B-32/x", "zero_shot_vlm", "open_clip:ViT-B-32", (Source("url", "http://x"),),
+                       lambda sd: sd, (0.5,) * 3, (0.5,) * 3, "test",
+                       arch_kwargs={"preprocess": {"interpolation": "bicubic", "resize_mode": resize_mode}})
+    mi = ocm.input_config(entry)
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 410, 3), dtype=np.uint8))
+    ours = img
+    for step in _steps(RESIZE_CROP, mi):
+        ours = step(ours)
+    theirs = open_clip.image_transform(224, is_train=False, mean=(0, 0, 0), std=(1, 1, 1), resize_mode=resize_mode)
+    assert torch.equal(TF.pil_to_tensor(ours).float() / 255, theirs(img))
