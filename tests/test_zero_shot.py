@@ -459,3 +459,19 @@ def test_preprocess_model_makes_open_clips_own_pixels(resize_mode):
         ours = step(ours)
     theirs = open_clip.image_transform(224, is_train=False, mean=(0, 0, 0), std=(1, 1, 1), resize_mode=resize_mode)
     assert torch.equal(TF.pil_to_tensor(ours).float() / 255, theirs(img))
+
+
+def test_biasbench_models_lists_open_clips_tags_and_their_cache_state(tmp_path):
+    from biasbench.command import models_table
+    from biasbench.zoo import download
+
+    rows = {name: (cat, state) for name, cat, state in models_table("zero_shot_vlm", tmp_path)}
+    assert len(rows) == len(open_clip.list_pretrained()) - sum(
+        not (c.get("hf_hub") or c.get("url")) for c in (open_clip.get_pretrained_cfg(*t) for t in open_clip.list_pretrained()))
+    assert rows["open_clip:ViT-B-32/laion2b_s34b_b79k"] == ("zero_shot_vlm", "no")
+    files = dict(ocm.listing())["open_clip:ViT-B-32/laion2b_s34b_b79k"]
+    path = download.cache_root(tmp_path) / download.relpath(files[0])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x")
+    assert dict((n, s) for n, _, s in models_table("zero_shot_vlm", tmp_path))["open_clip:ViT-B-32/laion2b_s34b_b79k"] == "yes"
+    assert files[0].filename == "open_clip_model.safetensors"  # the file open_clip prefers comes first
