@@ -112,7 +112,7 @@ def _select_setup(df: pd.DataFrame, setup: str, path) -> tuple[pd.DataFrame, int
 
 def _without_prompts(model: str, label: str) -> tuple[str, str]:
     """(model, setup label) with a ``prompts=`` part moved from the label to the model name."""
-    parts = label.split(",") if label else []
+    parts = comma_list(label)
     prompts = [p for p in parts if p.startswith("prompts=")]
     if not prompts:
         return model, label
