@@ -38,7 +38,7 @@ def _settings(names: Sequence[str], options: dict) -> dict:
 
 def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Sequence[float],
              std: Sequence[float], data_root: str | os.PathLike | None = None,
-             results: str | os.PathLike = "raw-data/benchmark.csv", **options) -> pandas.DataFrame:
+             results: str | os.PathLike = "raw-data/benchmark.csv", tokenizer=None, **options) -> pandas.DataFrame:
     """Evaluate ``model`` (taking inputs normalised with ``mean``/``std``) on ``benchmarks``.
 
     ``options`` are the command line's flags by their names (``batch_size=16``, ``n_samples=100``,
@@ -64,7 +64,16 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     opts = request.options
     device = opts.resolved_device()
     try:
-        wrapped = NormalizedModel(model, mean, std, name=name)
+        if tokenizer is not None:
+            from .zoo.open_clip_models import zero_shot_model
+
+            wrapped = zero_shot_model(model, tokenizer, mean, std, name=name, device=device,
+                                      prompts=suite.prompt_set_of(request, [name], zero_shot=[name]),
+                                      cache_dir=request.config.cache_dir)
+        else:
+            if request.prompts or request.classnames:  # a prompt set only applies to a model given with its tokenizer
+                suite.prompt_set_of(request, [name], zero_shot=[])
+            wrapped = NormalizedModel(model, mean, std, name=name)
     except ValueError as e:
         raise ConfigError(f"biasbench.evaluate: model {name}: {e}") from None
     wrapped = wrapped.to(device).eval()

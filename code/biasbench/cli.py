@@ -25,7 +25,8 @@ MODEL_HELP = ("model name(s), comma-separated: registry names (see checkpoints.m
               "(e.g. adversarial_training), 'paper48' for the paper's 48, or file://PATH.pth for a local "
               "ResNet-50 state dict, timm:<name>[.<tag>] for a pretrained timm model, hf-hub:<org>/<repo> for a "
               "Hugging Face repo timm can build, "
-              "torchvision:<builder>.<WEIGHTS> (e.g. torchvision:resnet50.IMAGENET1K_V2). Several models share "
+              "torchvision:<builder>.<WEIGHTS> (e.g. torchvision:resnet50.IMAGENET1K_V2), open_clip:<ARCH>/<PRETRAINED> or "
+              "open_clip:hf-hub:<org>/<repo> for a zero-shot image-text model. Several models share "
               "every data pass.")
 
 # Every flag of the reference scripts (docs/running.md "The authors' command lines"). A script that does not
@@ -82,6 +83,13 @@ def build_parser(benchmarks: Sequence[str], description: str, prog: str | None =
                    help="paper: every model fed 224x224 after Resize(256)/CenterCrop(224), bilinear (the paper's "
                         "protocol); model: each timm/torchvision model its own resize, crop and interpolation "
                         "(recorded as another setup; README 'Any model')")
+    p.add_argument("--prompts", default=None, metavar="openai|simple|FILE",
+                   help="zero-shot (open_clip:) models' prompt templates: openai (OpenAI's 80, the default), simple "
+                        "('a photo of a {}.') or a file with one template per line, each with {} (recorded as "
+                        "another setup; docs/models.md)")
+    p.add_argument("--classnames", default=None, metavar="FILE",
+                   help="zero-shot models' class names: a file of 1000 lines in ImageNet class order (default: "
+                        "open_clip's)")
     p.add_argument("--channels_last", "--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--deterministic", action="store_true",

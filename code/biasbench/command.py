@@ -86,17 +86,20 @@ def run_suite(argv: Sequence[str], prog: str = "biasbench suite") -> int:
 
 
 def models_table(category: str | None = None, cache_dir=None) -> list[tuple[str, str, str]]:
-    """(name, category, cached) of each registry model; cached is yes, no, partly (some of several files) or - (nothing to download)."""
-    from .zoo import download, list_models
+    """(name, category, cached) of each registry model and open_clip tag; cached is yes, no, partly (some of several files) or - (nothing to download)."""
+    from .zoo import download, list_models, open_clip_models
     from .zoo.loader import get_entry
 
     root = download.cache_root(cache_dir)
     rows = []
-    for name in list_models(category):
+    for name in ([] if category == open_clip_models.CATEGORY else list_models(category)):
         files = [s for s in get_entry(name).sources if s.has_file]
         have = sum((root / download.relpath(s)).is_file() for s in files)
         state = "-" if not files else "yes" if have == len(files) else "partly" if have else "no"
         rows.append((name, get_entry(name).category, state))
+    if category in (None, open_clip_models.CATEGORY):  # the open_clip tags this open_clip version knows
+        rows += [(name, open_clip_models.CATEGORY, "yes" if any((root / download.relpath(s)).is_file() for s in files)
+                  else "no") for name, files in open_clip_models.listing()]
     return rows
 
 

@@ -47,6 +47,8 @@ class RunOptions:
     # "paper": every model fed the paper's 224x224 after Resize(256)/CenterCrop(224); "model": each model its
     # own library's preprocessing (data/model_input.py). Part of the setup.
     preprocess: str = mi.PAPER
+    # The label of the zero-shot models' prompt set (zoo/zero_shot.py; None: the default). Part of the setup.
+    prompts: str | None = None
     overwrite: bool = False
     models_per_pass: int | None = None  # None: all requested models share every pass
     skip_unreadable: bool = False
@@ -374,6 +376,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                             logits_cache[m] = split(functools.partial(forward, models[m], autocast=autocast), x)
                             finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                         logits = logits_cache[m]
+                        _extra_heads(acc[(id(w), m)], models[m], autocast, split, x, y, idx, valid)
                     acc[(id(w), m)].update(logits, y, idx, valid)
                     # images count in step with the work, so images/s moves within a (long) batch too
                     progress.update(n_real * cost[id(w)], images=n_real * cost[id(w)] / evals_per_image)
@@ -404,12 +407,22 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                 values=w.benchmark.columns(w.condition, result), n_images=int(result.get("n", len(images))),
                 fingerprint=w.fingerprint, seed=opts.seed if w.benchmark.seeded else None,
                 precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
-                device=device_name(device),
+                prompts=opts.prompts, device=device_name(device),
                 extra={"result": result, "unreadable": len(unreadable.files), "pass_seconds": round(seconds, 3),
                        "batch_size": batch_size, **({"oom_splits": split.splits} if split.splits else {}),
                        **({"deterministic": True} if opts.deterministic else {}), **w.condition.params, **w.condition.provenance},
             ), per_image))
     return records
+
+
+def _extra_heads(accumulator, model, autocast, split, x, y, idx, valid) -> None:
+    """Feed an accumulator that asks for extra model outputs (``heads``, e.g. the 16-class sets' ``sixteen``)
+    those the model has (a zero-shot model's 16-category head; ``zoo.wrapper.NormalizedModel.head``)."""
+    for name in getattr(accumulator, "heads", ()):
+        head = getattr(getattr(model, "_orig_mod", model), "head", None)  # the compiled module's original
+        fn = head(name) if callable(head) else None
+        if fn is not None:
+            accumulator.update_head(name, split(functools.partial(forward, fn, autocast=autocast), x), y, idx, valid)
 
 
 def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: SplitOnOOM) -> torch.Tensor:
@@ -472,5 +485,5 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
                 out.append(Record(model=m, benchmark=bench.name, condition=SUMMARY, values=summary,
                                   n_images=0, fingerprint=summaries[m].fingerprint, seed=setup.seed,
                                   precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
-                                  device=on.pop()))
+                                  prompts=opts.prompts, device=on.pop()))
     return out

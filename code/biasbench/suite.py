@@ -32,7 +32,7 @@ log = logging.getLogger("biasbench")
 DEFAULT_RESULTS = "raw-data/benchmark.csv"
 # Settings of a request beyond the Config and RunOptions fields, with their defaults.
 EXTRA_SETTINGS = {"results": DEFAULT_RESULTS, "shard": None, "trust_checkpoint": False, "wandb": False,
-                  "wandb_resume": False, "decoded_cache": "auto"}
+                  "wandb_resume": False, "decoded_cache": "auto", "classnames": None}
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class Request:
     shard: tuple[int, int] | None = None
     trust_checkpoint: bool = False
     wandb: bool = False
+    prompts: str | None = None  # zero-shot models' templates as given: openai, simple or a file (docs/models.md)
+    classnames: str | None = None  # zero-shot models' class-name file (default: open_clip's)
 
     def __post_init__(self):
         for name in ("seed", "n_samples"):
@@ -100,14 +102,42 @@ def make_request(models: str, benchmarks: Sequence[str], settings: Mapping[str, 
     when ``explicit`` (the user named them with --benchmarks)."""
     values = {**EXTRA_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
     run_fields = {f.name for f in dataclasses.fields(RunOptions)}
-    options = RunOptions(**{k: v for k, v in values.items() if k in run_fields and k != "decoded_cache"},
-                         decoded_cache=_decoded_cache_dir(values["decoded_cache"], values.get("cache_dir")))
+    options = RunOptions(**{k: v for k, v in values.items() if k in run_fields and k not in ("decoded_cache", "prompts")},
+                         decoded_cache=_decoded_cache_dir(values["decoded_cache"], values.get("cache_dir")),
+                         prompts=_prompts_label(values.get("prompts"), values["classnames"]))
     asked = benchmarks if require_data or explicit else ()
     config = Config.from_values({**values, "seed": options.seed, "n_samples": options.n_samples,
                                  "progress": options.progress}, asked=asked)
     return Request(models=models, benchmarks=tuple(benchmarks), config=config, options=options,
                    results=str(values["results"]), require_data=require_data, shard=values["shard"],
-                   trust_checkpoint=bool(values["trust_checkpoint"]), wandb=bool(values["wandb"]))
+                   trust_checkpoint=bool(values["trust_checkpoint"]), wandb=bool(values["wandb"]),
+                   prompts=values.get("prompts"), classnames=values["classnames"])
+
+
+def _prompts_label(prompts: str | None, classnames: str | None) -> str | None:
+    """The setup's prompt-set label (None: the default; the files are read only when given)."""
+    if prompts in (None, "", "openai") and not classnames:
+        return None
+    from .zoo.zero_shot import prompt_set
+
+    return prompt_set(prompts, classnames).label
+
+
+def prompt_set_of(request: Request, models: Sequence[str], zero_shot: Sequence[str] | None = None):
+    """The zero-shot models' ``PromptSet`` from ``--prompts``/``--classnames`` (read and checked now, before any
+    data); a non-default set with a model that is not zero-shot (``zero_shot``: the names that are; default the
+    ``open_clip:`` ones) is an error, since its results would be recorded under a prompt set it never used."""
+    from .zoo.open_clip_models import is_open_clip
+    from .zoo.zero_shot import prompt_set
+
+    prompts = prompt_set(request.prompts, request.classnames)
+    if prompts.label is not None:
+        zero_shot = [m for m in models if is_open_clip(m)] if zero_shot is None else zero_shot
+        others = [m for m in models if m not in zero_shot]
+        if others:
+            raise ConfigError(f"--prompts/--classnames set the prompts of zero-shot models (open_clip:...); "
+                              f"{', '.join(others[:3])} is not one: run it in a command of its own")
+    return prompts
 
 
 def _check(request: Request) -> None:
@@ -147,13 +177,16 @@ def load_models(request: Request):
     """The requested model names (a misspelt one is a ModelError, found before any dataset is read) and
     the loader the runner calls with each name and device."""
     from . import zoo
+    from .zoo.open_clip_models import check_input_size
 
     local = zoo.LocalModels()  # the file:// checkpoints the request names
     config = request.config
     offline = config.offline or None
     names = zoo.resolve_models(request.models, local, cache_dir=config.cache_dir, offline=offline)
+    prompts = prompt_set_of(request, names)
+    check_input_size(names, request.options.preprocess)
     load = partial(zoo.load_model, local=local, cache_dir=config.cache_dir, offline=offline,
-                   trust_checkpoint=request.trust_checkpoint)
+                   trust_checkpoint=request.trust_checkpoint, prompts=prompts)
     return names, Loader(lambda name, device: load(name, device), local)
 
 

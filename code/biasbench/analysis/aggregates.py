@@ -24,6 +24,7 @@ from ..benchmarks.freq_cue_conflict import BIAS as FREQUENCY_BIAS
 from ..benchmarks.imagenet import REAL_TOP1, TOP1
 from ..benchmarks.spectral import preference_inputs
 from ..transforms.spectral import PREFERENCE_CUTOFFS
+from ..zoo.families import ZERO_SHOT, is_zero_shot
 from ..zoo.paper_models import MODEL_CATEGORY
 
 SPECTRAL_CUTOFFS = PREFERENCE_CUTOFFS  # the cut-offs LPP/HPP average
@@ -75,7 +76,10 @@ class Metrics:
 
 
 def category_of(model: str) -> str:
-    """The paper category of one of the 48 models, else ``other``."""
+    """The paper category of one of the 48 models, ``zero_shot_vlm`` for a zero-shot image-text model (any of its
+    prompt sets' rows), else ``other``."""
+    if is_zero_shot(model):
+        return ZERO_SHOT
     return MODEL_CATEGORY.get(model, OTHER_CATEGORY)
 
 

@@ -69,6 +69,18 @@ def bias_aggregate_correlations(values: pd.DataFrame, alpha: float = ALPHA) -> p
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
 
 
+def family_correlations(values: pd.DataFrame, members: dict[str, list[str]], alpha: float = ALPHA) -> pd.DataFrame:
+    """As ``bias_aggregate_correlations`` over groups given by name (``members``: group -> models in ``values``),
+    e.g. the zero-shot image-text models alone and together with the paper's 48 (docs/analysis.md)."""
+    rows = []
+    for group, models in members.items():
+        sub = values.reindex(models)
+        for bias, agg in product(BIASES, AGGREGATES):
+            rows.append((group, bias, agg, *spearman(sub[bias], sub[agg], alpha),
+                         *spearman_interval(sub[bias], sub[agg])))
+    return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
+
+
 def bias_bias_correlations(values: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """The bias-vs-bias matrix over the 48, one row per ordered pair (diagonal included)."""
     sub = _members(values, "all")

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..zoo.families import ZERO_SHOT
 from ..zoo.paper_models import PAPER_CATEGORIES
 from .aggregates import AGGREGATES, BIASES, SPECTRAL_CUTOFFS, UNITS, category_of
 from .correlations import GROUPS, as_matrix
@@ -28,6 +29,7 @@ CATEGORY_COLORS: dict[str, str] = dict(zip(
     ["stylized", "adversarial_training", "training_recipes", "freezing", "augmentation", "contrastive"], _TAB10))
 CATEGORY_COLORS["baseline"] = "#000000"
 CATEGORY_COLORS["other"] = "#7f7f7f"
+CATEGORY_COLORS[ZERO_SHOT] = "#17becf"  # zero-shot image-text models (open_clip:), a family of their own
 HIGHLIGHT_COLORS = ["#e6194b", "#f032e6", "#ffb000", "#00a9a5", "#6a3d9a"]
 
 _MARKERS = [".", "o", "h", "1", "2", "x", "D", "p", "8", "^", "<", ">", "v"]

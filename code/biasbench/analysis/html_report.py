@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from .aggregates import AGGREGATES, BIASES
 from .correlations import ALPHA, GROUPS
 from .figures import figure_stem
-from .report import PAPER_TABLE_QUIRKS, _fmt, corr_display, prediction_display, rank_display
+from .report import PAPER_TABLE_QUIRKS, _fmt, corr_display, family_groups, prediction_display, rank_display
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _CODE = re.compile(r"`([^`]+)`")
@@ -117,6 +117,9 @@ def html_report(analysis, figures: dict[str, Figure]) -> str:
         sub = a.correlations[a.correlations["group"] == group]
         out += [f"<h3>{_text(group)} (of {len(GROUPS[group])} paper models, n = {_text(sub['n'].max())})</h3>",
                 table_html(corr_display(sub, group))]
+    for group in family_groups(a.correlations):
+        sub = a.correlations[a.correlations["group"] == group]
+        out += [f"<h3>{_text(group)} (n = {_text(sub['n'].max())})</h3>", table_html(corr_display(sub, group))]
     out += ["<h2>Bias vs. bias (the paper's models)</h2>"]
     if "bias_correlations" in figs:
         out.append(_img(figs.pop("bias_correlations"), "bias-bias correlation map"))

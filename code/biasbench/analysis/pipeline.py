@@ -18,8 +18,9 @@ from ..errors import ResultsError
 from ..flags import comma_list
 from ..results.setup import split_row
 from ..zoo.paper_models import PAPER_MODELS
-from .aggregates import METRICS, OPTIONAL, Metrics, compute_metrics
-from .correlations import bias_aggregate_correlations, bias_bias_correlations
+from ..zoo.families import ZERO_SHOT
+from .aggregates import METRICS, OPTIONAL, Metrics, category_of, compute_metrics
+from .correlations import bias_aggregate_correlations, bias_bias_correlations, family_correlations
 from .figures import all_figures, save_figure
 from .prediction import TOP1, prediction_table
 from .paper_table import PAPER_TABLE_URL, SHIPPED_PAPER_TABLE, load_paper_table, paper_table_path
@@ -95,8 +96,10 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
 
 
 def _select_setup(df: pd.DataFrame, setup: str, path) -> tuple[pd.DataFrame, int]:
-    """The rows of one setup, indexed by model name, and how many rows of other setups were left out."""
-    split = {row: split_row(row) for row in df.index}
+    """The rows of one setup, indexed by model name, and how many rows of other setups were left out. A zero-shot
+    model's rows of other prompt sets are kept beside its default one, named ``<model>@prompts=<label>``, so the
+    analysis shows its biases per prompt set side by side (docs/analysis.md)."""
+    split = {row: _without_prompts(*split_row(row)) for row in df.index}
     keep = [row for row, (_, label) in split.items() if label == setup]
     if not keep:
         labels = sorted({label or "reference" for _, label in split.values()})
@@ -105,6 +108,15 @@ def _select_setup(df: pd.DataFrame, setup: str, path) -> tuple[pd.DataFrame, int
     out = df.loc[keep]
     out.index = pd.Index([split[row][0] for row in keep], name=df.index.name)
     return out, len(df) - len(keep)
+
+
+def _without_prompts(model: str, label: str) -> tuple[str, str]:
+    """(model, setup label) with a ``prompts=`` part moved from the label to the model name."""
+    parts = comma_list(label)
+    prompts = [p for p in parts if p.startswith("prompts=")]
+    if not prompts:
+        return model, label
+    return f"{model}@{prompts[0]}", ",".join(p for p in parts if p not in prompts)
 
 
 def parse_highlights(text: str | None) -> list[str]:
@@ -130,9 +142,14 @@ def analyze(table: pd.DataFrame, provenance: pd.DataFrame | None = None, highlig
         raise ResultsError("none of the paper's 48 models is in the results table, so there is nothing to correlate "
                            "or rank against: add --paper-results to compare with the paper's published numbers")
     analysed = paper_present + [h for h in highlights if h not in paper_present]
+    zero_shot = [m for m in table.index if category_of(m) == ZERO_SHOT]  # a family of their own, always analysed
+    analysed += [m for m in zero_shot if m not in analysed]
     metrics = compute_metrics(table, analysed)
-    notes = _notes(table, metrics, paper_present, highlights)
+    notes = _notes(table, metrics, paper_present, highlights + zero_shot)
     corr = bias_aggregate_correlations(metrics.values)
+    if zero_shot:  # within the family, and across families (with the paper's 48)
+        corr = pd.concat([corr, family_correlations(metrics.values, {
+            ZERO_SHOT: zero_shot, f"paper48+{ZERO_SHOT}": paper_present + zero_shot})], ignore_index=True)
     bias_corr = bias_bias_correlations(metrics.values)
     ranks = highlight_ranks(metrics.values, highlights)
     top1 = table[TOP1] if TOP1 in table.columns else pd.Series(float("nan"), index=table.index)

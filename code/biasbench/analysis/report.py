@@ -107,6 +107,12 @@ def rank_display(ranks: pd.DataFrame, model: str) -> pd.DataFrame:
     }, index=pd.Index(sub.index, name="metric"))
 
 
+def family_groups(correlations: pd.DataFrame) -> list[str]:
+    """The correlation groups beyond the paper's (``correlations.GROUPS``): the zero-shot family alone and with the
+    paper's 48, present when the table holds zero-shot models."""
+    return [g for g in dict.fromkeys(correlations["group"]) if g not in GROUPS]
+
+
 def summary_markdown(analysis, figure_files=()) -> str:
     """The human-readable summary of an ``Analysis`` (see pipeline.analyze)."""
     a = analysis
@@ -133,6 +139,10 @@ def summary_markdown(analysis, figure_files=()) -> str:
         n_text = f"n = {n.max()}" if n.min() == n.max() else f"n = {n.min()} to {n.max()} per coefficient"
         out += [f"### {group} (of {len(GROUPS[group])} paper models: {n_text})",
                 "", _corr_markdown(a.correlations[a.correlations["group"] == group], group), ""]
+    for group in family_groups(a.correlations):
+        n = a.correlations.loc[a.correlations["group"] == group, "n"]
+        out += [f"### {group} (n = {n.min()} to {n.max()} per coefficient)", "",
+                _corr_markdown(a.correlations[a.correlations["group"] == group], group), ""]
     out += ["## Bias vs. bias (the paper's models)", "", _corr_markdown(a.bias_correlations, None), ""]
 
     if a.prediction is not None:

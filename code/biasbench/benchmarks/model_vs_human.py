@@ -35,7 +35,7 @@ from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache
 from ..errors import ConfigError, DatasetError, did_you_mean
 from ..flags import Option, comma_list, path
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
-from ..metrics.sixteen_class import CATEGORIES, category_probabilities
+from ..metrics.sixteen_class import CATEGORIES, category_probabilities, zero_shot_decisions
 from ..prepare.model_vs_human import ensure_dataset, offline_message
 from ..results.keys import cell_key
 from ..results.setup import Setup
@@ -44,13 +44,19 @@ from .base import Benchmark, Column, Condition, family
 log = logging.getLogger("biasbench")
 
 NAME = "model-vs-human"
+ZEROSHOT16 = "zeroshot16"  # the column suffix of a zero-shot model's own 16-way decision
 
 
 class SixteenClassDecisions:
     """Accumulator: the 16-class decision of every image (-1 where unread) and whether its
-    category is among the top five. ``labels`` must be category indices into CATEGORIES."""
+    category is among the top five. ``labels`` must be category indices into CATEGORIES.
+    A zero-shot model also gives its ``sixteen`` head (the runner's ``heads``): its own 16-way
+    decision is recorded beside the mapped one (``zeroshot16``)."""
+
+    heads = ("sixteen",)
 
     def __init__(self, n_images: int):
+        self.zeroshot16 = np.full(n_images, -1, dtype=np.int64)
         self.decision = np.full(n_images, -1, dtype=np.int64)
         self.hit5 = np.zeros(n_images, dtype=bool)
         self.truth = np.full(n_images, -1, dtype=np.int64)
@@ -66,12 +72,22 @@ class SixteenClassDecisions:
         self.truth[idx] = labels_np[ok]
         self.hit5[idx] = (top[ok] == labels_np[ok, None]).any(axis=1)
 
+    def update_head(self, name: str, logits: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor,
+                    valid: torch.Tensor) -> None:
+        if name != "sixteen":
+            raise ValueError(f"SixteenClassDecisions has no head {name!r}")
+        ok = valid.cpu().numpy().astype(bool)
+        self.zeroshot16[indices.cpu().numpy()[ok]] = zero_shot_decisions(logits).cpu().numpy()[ok]
+
     def result(self) -> dict:
         seen = self.decision >= 0
         n = int(seen.sum())
         top1 = 100.0 * float((self.decision[seen] == self.truth[seen]).mean()) if n else None
         top5 = 100.0 * float(self.hit5[seen].mean()) if n else None
-        return {"n": n, "top1": top1, "top5": top5, "decisions": self.decision.tolist()}
+        out = {"n": n, "top1": top1, "top5": top5, "decisions": self.decision.tolist()}
+        if (self.zeroshot16 >= 0).any():
+            out["decisions_zeroshot16"] = self.zeroshot16.tolist()
+        return out
 
     def per_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         """(index, 16-class decision, category, "16-class") of every read image."""
@@ -134,6 +150,13 @@ class ModelVsHuman(Benchmark):
             if sb.shape_hits + sb.texture_hits:
                 out["shape-bias"] = sb.shape_bias
             out |= {f"shape-bias/{c}": v for c, v in sb.per_category.items() if np.isfinite(v)}
+        if result.get("decisions_zeroshot16") is not None:  # a zero-shot model's own 16-way decision
+            zs = self.responses(name, result["decisions_zeroshot16"], subj="model")
+            out[f"top1_acc/{name}/{ZEROSHOT16}"] = 100.0 * accuracy16(zs)
+            if name == "cue-conflict":
+                sb = shape_bias(zs)
+                if sb.shape_hits + sb.texture_hits:
+                    out[f"shape-bias/{ZEROSHOT16}"] = sb.shape_bias
         return out
 
     def summarize(self, values: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -157,9 +180,14 @@ class ModelVsHuman(Benchmark):
                               "parametric set", [f"top1_acc/{name}/{c}" for c in ds.conditions])
                 out.append(Column(f"top1_acc/{name}/ood", "16-class accuracy (%) over the conditions the toolbox's "
                                   "OOD accuracy keeps", "top1_acc/<dataset>/ood"))
+            out.append(Column(f"top1_acc/{name}/{ZEROSHOT16}", "zero-shot models only: 16-class accuracy (%) of "
+                              "the model's own 16-way decision (the 16 category names as its zero-shot classes)",
+                              f"top1_acc/<dataset>/{ZEROSHOT16}"))
             if name == "cue-conflict":
                 out.append(Column("shape-bias", "S/(S+T): shape decisions among shape or texture decisions on the "
                                   "cue-conflict images whose shape and texture differ (a fraction)"))
+                out.append(Column(f"shape-bias/{ZEROSHOT16}", "zero-shot models only: shape bias of the model's own "
+                                  "16-way decision (not the mapped 1000-class one, which 'shape-bias' is)"))
                 out += family("shape-bias/<category>", "shape bias within one shape category",
                               [f"shape-bias/{c}" for c in CATEGORIES])
         if set(OOD_DATASETS) <= set(datasets):

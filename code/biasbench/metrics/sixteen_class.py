@@ -73,6 +73,15 @@ def decisions(logits: Tensor) -> Tensor:
     return category_probabilities(logits).argmax(dim=1)
 
 
+def zero_shot_decisions(sixteen_logits: Tensor) -> Tensor:
+    """``LongTensor[B]``: the VLM-native 16-class decision, the argmax of a zero-shot head whose classes are the
+    16 category names themselves (``[B, 16]`` logits in CATEGORIES order; docs/models.md, "Zero-shot
+    vision-language models"), beside the mapped decision (``decisions``) every classifier gets."""
+    if sixteen_logits.ndim != 2 or sixteen_logits.shape[1] != len(CATEGORIES):
+        raise ModelError(f"zero-shot 16-class decisions need [B, 16] logits; got {tuple(sixteen_logits.shape)}")
+    return sixteen_logits.float().argmax(dim=1)
+
+
 def decision_names(decided: Tensor | Sequence[int]) -> list[str]:
     """Category names of decisions (indices into CATEGORIES)."""
     return [CATEGORIES[int(i)] for i in (decided.tolist() if isinstance(decided, Tensor) else decided)]

@@ -84,7 +84,8 @@ class Record:
     is the hex fingerprint of the dataset the values were measured on.
     ``precision``, ``n_samples`` (the ``--n_samples`` subset size, None = every
     image), ``seed`` (None where the benchmark draws no random numbers) and
-    ``preprocess`` make up the result's setup (``biasbench.results.setup``).
+    ``preprocess`` make up the result's setup (``biasbench.results.setup``), with ``prompts``, the label of a
+    zero-shot model's prompt set (None: the default, or not a zero-shot model; left out of the line then).
     """
 
     model: str
@@ -97,6 +98,7 @@ class Record:
     precision: str = "fp32"
     n_samples: int | None = None
     preprocess: str = "paper"
+    prompts: str | None = None
     # Where it ran: "cpu" or "cuda:<GPU name>" (provenance; a summary never combines devices).
     device: str = ""
     code_version: str = field(default_factory=code_version)
@@ -119,6 +121,8 @@ class Record:
             if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
                 raise ResultsError(f"{where}: seed is {self.seed!r}; expected an integer or None")
             self.seed = int(self.seed)
+        if self.prompts is not None and (not isinstance(self.prompts, str) or not self.prompts):
+            raise ResultsError(f"{where}: prompts is {self.prompts!r}; expected a prompt-set label or None")
         if self.n_samples is not None:
             if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, numbers.Integral) \
                     or self.n_samples < 1:
@@ -152,7 +156,10 @@ class Record:
         """One JSON line, newline included; floats are written in round-trip precision. The last key,
         ``check``, is a hash of the line without it: ``from_json`` rejects a line damaged on disk."""
         try:
-            text = json.dumps(asdict(self), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+            data = asdict(self)
+            if data["prompts"] is None:  # only zero-shot models with a non-default prompt set carry one
+                del data["prompts"]
+            text = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as err:
             raise ResultsError(f"result record for model {self.model!r}, benchmark {self.benchmark!r}: "
                                f"extra is not JSON-serialisable ({err}); expected plain str/number/list/dict") from None

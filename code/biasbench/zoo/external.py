@@ -131,6 +131,10 @@ def input_config(entry: ModelEntry, cache_dir=None, offline: bool | None = None)
     """The input preprocessing ``entry``'s own library defines for it: timm's pretrained_cfg of a timm tag or an
     hf-hub repo, the weights' transforms of torchvision weights; None for checkpoints that carry none (the
     paper's ResNet-50 releases, file:// checkpoints), which every protocol feeds the paper's input."""
+    from . import open_clip_models
+
+    if open_clip_models.is_open_clip(entry.name):
+        return open_clip_models.input_config(entry)
     if entry.name.startswith(HF_HUB_PREFIX):
         config = _hf_hub_config(entry.name[len(HF_HUB_PREFIX):], cache_dir, offline)
         return ModelInput.of_timm(config.get("pretrained_cfg") or {})

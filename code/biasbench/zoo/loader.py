@@ -16,6 +16,7 @@ from . import converters as cv
 from .download import fetch
 from . import robustbench
 from .external import external_entry, is_external
+from .open_clip_models import is_open_clip, open_clip_entry
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
 from .safe_load import load_checkpoint
@@ -124,6 +125,8 @@ def get_entry(name: str, local: LocalModels | None = None, *, cache_dir=None,
         return external_entry(name, cache_dir, offline)
     if robustbench.is_robustbench(name):
         return robustbench.robustbench_entry(name, cache_dir)
+    if is_open_clip(name):
+        return open_clip_entry(name)
     named = local.get(name) if local is not None else None
     if named is not None:
         return named
@@ -202,14 +205,21 @@ def state_dict_for(entry: ModelEntry, *, cache_dir=None, offline: bool | None = 
 
 
 def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalModels | None = None, cache_dir=None,
-               offline: bool | None = None, trust_checkpoint: bool = False) -> nn.Module:
+               offline: bool | None = None, trust_checkpoint: bool = False, prompts=None) -> nn.Module:
     """The model ``name`` (a local checkpoint: named in ``local``) wrapped to take RGB in [0,1] (NCHW), in
-    eval mode, on ``device``; ``.name`` is set."""
+    eval mode, on ``device``; ``.name`` is set. ``prompts``: the ``zero_shot.PromptSet`` of an ``open_clip:``
+    model's zero-shot head (default: OpenAI's 80 templates); other models ignore it."""
     entry = get_entry(name, local, cache_dir=cache_dir, offline=offline)
     if robustbench.is_robustbench(entry.name):  # built and loaded by robustbench; takes [0,1] itself
         net = robustbench.load(entry.name, cache_dir, offline)
         model = NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
         check_classifier(model, entry.name, device)
+        return model
+    if is_open_clip(entry.name):
+        from . import open_clip_models
+
+        model = open_clip_models.load(entry, device, prompts=prompts, cache_dir=cache_dir, offline=offline)
+        check_classifier(model, entry.name, device, size=open_clip_models.input_config(entry).size)
         return model
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
@@ -225,9 +235,10 @@ def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalMod
     return model
 
 
-def check_classifier(model: nn.Module, name: str, device: str | torch.device = "cpu") -> None:
-    """Stop before any data is read unless ``model`` maps a 2 x 3 x 224 x 224 batch to 2 x 1000 logits."""
-    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
+def check_classifier(model: nn.Module, name: str, device: str | torch.device = "cpu",
+                     size: tuple[int, int] = (224, 224)) -> None:
+    """Stop before any data is read unless ``model`` maps a 2 x 3 x 224 x 224 batch (``size``) to 2 x 1000 logits."""
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0)).to(device)
     try:
         with torch.no_grad():
             out = model(x)

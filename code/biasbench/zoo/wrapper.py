@@ -25,5 +25,13 @@ class NormalizedModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x - self.mean) / self.std)
 
+    def head(self, name: str):
+        """The wrapped model's extra output ``name`` (e.g. a zero-shot model's ``sixteen``: the 16 categories' own
+        head) as a function of [0,1] input, or None when it has none."""
+        fn = getattr(self.model, name, None)
+        if not callable(fn):
+            return None
+        return lambda x: fn((x - self.mean) / self.std)
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}, mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
