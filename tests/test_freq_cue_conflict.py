@@ -222,6 +222,17 @@ def test_benchmark_through_the_runner_matches_a_hand_count(generated, tmp_path):
     assert "top1_acc/freq-cue-conflict" in ci.index  # either-cue accuracy, not agreement with the low band
 
 
+def test_zero_shot_decision_gets_its_own_bias(generated):
+    bench = FreqCueConflict(fcc.read(generated))
+    lf, hf = bench.lf[:4].tolist(), bench.hf[:4].tolist()
+    result = {"n": 4, "decisions": [lf[0], hf[1], hf[2], hf[3]], "decisions_zeroshot16": [lf[0], lf[1], lf[2], hf[3]],
+              "lf": lf, "hf": hf}
+    cols = bench.columns(bench.conditions()[0], result)
+    assert cols["frequency-bias"] == pytest.approx(1 / 4) and cols["frequency-bias/zeroshot16"] == pytest.approx(3 / 4)
+    assert "frequency-bias/zeroshot16" not in bench.columns(bench.conditions()[0], {**result,
+                                                                                      "decisions_zeroshot16": None})
+
+
 def test_interval_needs_conflict_trials():
     with pytest.raises(UserError, match="no decided trial"):
         frequency_bias_interval([0, -1], [0, 1], [0, 2])

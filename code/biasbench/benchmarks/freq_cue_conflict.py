@@ -12,8 +12,9 @@ and the columns come from those decisions and the two categories in each file na
 categories differ (fractions), and ``top1_acc/freq-cue-conflict``: percent of those trials whose
 decision names either cue. The interval over stimuli: ``analysis.image_bootstrap``.
 
-Vision-language models: the decision is made by ``DECISION``, this module's one place that turns a
-model's output into a 16-class decision; a zero-shot 16-way decision plugs in there.
+Zero-shot (vision-language) models: the accumulator (model-vs-human's) also records the model's own
+16-way decision, whose low-frequency bias is ``frequency-bias/zeroshot16``; ``frequency-bias`` is that
+of the mapped 1000-class decision, as for every model.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from ..flags import Option, path
 from ..metrics.frequency_bias import frequency_bias
 from ..metrics.sixteen_class import CATEGORIES
 from .base import Benchmark, Column, Condition, family
-from .model_vs_human import SixteenClassDecisions
+from .model_vs_human import ZEROSHOT16, SixteenClassDecisions
 
 NAME = "freq-cue-conflict"
 ACCURACY = f"top1_acc/{NAME}"
 BIAS = "frequency-bias"
 LOW, HIGH = f"{BIAS}/low-decisions", f"{BIAS}/high-decisions"
+ZEROSHOT = f"{BIAS}/{ZEROSHOT16}"
 
 
 class CueDecisions(SixteenClassDecisions):
@@ -51,7 +53,6 @@ class CueDecisions(SixteenClassDecisions):
         return super().result() | {"lf": self.lf.tolist(), "hf": self.hf.tolist()}
 
 
-DECISION = CueDecisions  # the hook for another decision rule (e.g. a VLM's zero-shot 16-way decision)
 
 
 class FreqCueConflict(Benchmark):
@@ -66,7 +67,7 @@ class FreqCueConflict(Benchmark):
             raise DatasetError(f"{images.root}: labels are not the low-frequency categories of the file names")
 
     def conditions(self) -> list[Condition]:
-        return [Condition(NAME, self.images, metric=partial(DECISION, self.lf, self.hf))]
+        return [Condition(NAME, self.images, metric=partial(CueDecisions, self.lf, self.hf))]
 
     def columns(self, condition: Condition, result: dict) -> dict[str, float]:
         if not result.get("n") or "decisions" not in result:
@@ -77,7 +78,12 @@ class FreqCueConflict(Benchmark):
         out = {ACCURACY: r.cue_accuracy, LOW: r.low_fraction, HIGH: r.high_fraction}
         if r.low_hits + r.high_hits:
             out[BIAS] = r.bias
-        return out | {f"{BIAS}/{c}": v for c, v in r.per_category.items() if np.isfinite(v)}
+        out |= {f"{BIAS}/{c}": v for c, v in r.per_category.items() if np.isfinite(v)}
+        if result.get("decisions_zeroshot16") is not None:  # a zero-shot model's own 16-way decision (#20)
+            zs = frequency_bias(result["decisions_zeroshot16"], result.get("lf", self.lf), result.get("hf", self.hf))
+            if zs.low_hits + zs.high_hits:
+                out[ZEROSHOT] = zs.bias
+        return out
 
     @staticmethod
     def declare() -> list[Column]:
@@ -89,6 +95,7 @@ class FreqCueConflict(Benchmark):
             Column(LOW, "L / trials: share of decisions for the low-frequency category"),
             Column(HIGH, "H / trials: share of decisions for the high-frequency category"),
             Column(ACCURACY, "16-class accuracy (%) counting a decision for either category as correct"),
+            Column(ZEROSHOT, "zero-shot models only: low-frequency bias of the model's own 16-way decision"),
         ]
 
 
