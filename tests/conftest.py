@@ -34,6 +34,7 @@ def val(tmp_path_factory):
     """15 ImageNet val images (classes 0, 1, 2, 500, 999; 3 each) in the real layout, read with the
     layout check off; one tree per test module (a module may define its own ``val`` instead)."""
     from biasbench.data.imagenet import imagenet_val
+
     from helpers import write_val_tree
 
     root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
@@ -66,6 +67,7 @@ def http_server(tmp_path_factory, monkeypatch):
     folder); downloads are on (no proxies, no offline mode: only this server is reached) and retried
     without waiting."""
     from biasbench import download
+
     from local_server import LocalServer
 
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):

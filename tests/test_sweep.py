@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks import REGISTRY
 from biasbench.benchmarks.adversarial import attack_cost
@@ -28,6 +27,8 @@ from biasbench.errors import ConfigError
 from biasbench.results import Record, ResultsStore
 from biasbench.results.setup import Setup
 from biasbench.sweep import Job, SweepDir, forward_equivalents, job_statuses, main, make_plan
+
+import fake_zoo
 
 WNIDS = imagenet_wnids()
 

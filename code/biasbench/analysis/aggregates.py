@@ -1,4 +1,4 @@
-"""The four generalization aggregates and the six bias scores of the paper (README "Analysis").
+"""The four generalization aggregates and the six bias scores of the paper (docs/analysis.md).
 
 Every metric is the plain mean of its result columns, taken as they are in the
 table (no sign flips): aggregates in percent, shape bias and LPP/HPP as

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..benchmarks import REGISTRY
 from .. import suite
+from ..benchmarks import REGISTRY
 from ..cli import make_parser, to_request
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
@@ -33,8 +33,17 @@ from ..runner import Fingerprints, RunOptions, finish
 from . import executors as ex
 from .job import SweepJob
 from .plan import Job, make_plan
-from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_state, job_statuses, now, plan_setups,
-                    summary_line)
+from .state import (
+    SweepDir,
+    atomic_write_json,
+    done_cells,
+    format_table,
+    job_state,
+    job_statuses,
+    now,
+    plan_setups,
+    summary_line,
+)
 
 log = logging.getLogger("biasbench")
 
