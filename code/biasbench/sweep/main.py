@@ -256,6 +256,8 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     args, flags = _suite_args(rest, models, sargs.benchmarks)
     exec_opts = _executor_options(sargs)
     kind = exec_opts.resolved_kind()
+    if kind == "slurm":  # before anything asks the scheduler: a dead controller is one line, not a hang
+        ex.check_slurm()
     built = _build(args, flags, explicit=bool(sargs.benchmarks))
     opts = run_options(args)
     if opts.preprocess != "paper":  # the plan and its done check read the paper's image lists only
