@@ -1,6 +1,7 @@
 """Sweeps: job sizes computed by hand, job states from every source, a real sweep through
 submitit's local executor equal to a direct run, resubmission of only what failed, and the
-Slurm path against stand-in sbatch / sacct commands.
+Slurm path against stand-in sbatch / squeue / sacct commands (tests/test_sweep_slurm.py runs it on a
+real cluster).
 
 Models are test-zoo models (tests/fake_zoo.py: TinyNet state dicts named tinynet://PATH); the
 jobs of the local executor are real subprocesses that load them through tests/fake_site.
@@ -370,7 +371,7 @@ def _script(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo, monkeypatch, capsys):
+def test_slurm_sweep_submits_an_array_and_reads_squeue_and_sacct(tmp_path, world, test_zoo, monkeypatch, capsys):
     root, models = world
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -378,7 +379,9 @@ def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo,
     _script(bin_dir / "sbatch", f'n=$(cat {tmp_path}/next 2>/dev/null || echo 700)\necho $((n+1)) > {tmp_path}/next\n'
                                 f'cp "$1" {tmp_path}/sbatch.$n\necho "Submitted batch job $n"\n')
     _script(bin_dir / "srun", "exit 1\n")  # never run here: submitit only looks for it
-    _script(bin_dir / "sacct", f'echo "JobID|State|NodeList"\ncat {tmp_path}/states 2>/dev/null\n')
+    _script(bin_dir / "sacct", f'cat {tmp_path}/states 2>/dev/null\n')
+    _script(bin_dir / "squeue", f'cat {tmp_path}/queue 2>/dev/null\n')
+    _script(bin_dir / "scontrol", 'echo "Slurmctld(primary) at stand-in is UP"\n')
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     argv = ["--models", ",".join(models), "--benchmarks", "imagenet", "--models-per-job", "1", "--partition", "gpu",
             "--gpus-per-job", "2", "--cpus-per-job", "12", "--time-limit", "30", "--array-parallelism", "2",
@@ -394,8 +397,10 @@ def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo,
     assert {k: v["job_id"] for k, v in subs.items()} == {
         "imagenet.m00.s0of1": "700_0", "imagenet.m01.s0of1": "700_1", "imagenet.m02.s0of1": "700_2"}
 
-    # Job 0 ran (its results are in the log), job 1 is running, job 2 hit a node failure.
-    (tmp_path / "states").write_text("700_0|COMPLETED|n1\n700_1|RUNNING|n2\n700_2|NODE_FAIL|n3\n")
+    # Job 0 ran (its results are in the log), job 1 is running, job 2 hit a node failure; accounting
+    # lags behind the queue for job 1 (squeue's word wins while the controller holds a job).
+    (tmp_path / "states").write_text("700_0|COMPLETED\n700_1|PENDING\n700_2|NODE_FAIL\n")
+    (tmp_path / "queue").write_text("700_1|RUNNING\n")
     assert suite_main(list(REGISTRY), ["--model", models[0], "--benchmarks", "imagenet",
                                        *_common(root, tmp_path / "b.csv")], require_data=False) == 0
     assert main(["--status", "--sweep-dir", str(sweep.path)]) == 0
