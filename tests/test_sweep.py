@@ -443,3 +443,33 @@ def test_summaries_missed_by_concurrent_shards_are_added_when_all_are_done(tmp_p
     _, direct = _csv(tmp_path / "d.csv")
     assert "metric/bandpass/LPP" in header and "metric/bandpass/HFC/0.5" in header
     assert rows == direct
+
+
+def test_slurm_states_prefer_the_queue_then_accounting(tmp_path, monkeypatch):
+    """A job the controller holds has the queue's state; one it no longer holds has accounting's final
+    state, or ENDED where accounting has none yet (lag) or at all; UNKNOWN only when squeue fails."""
+    from biasbench.sweep.executors import raw_states
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("squeue", "sacct"):  # print the file ``name`` (to stderr when it failed), exit with name_rc
+        _script(bin_dir / name, f'rc=$(cat {tmp_path}/{name}_rc)\nif [ "$rc" = 0 ]; then cat {tmp_path}/{name}; '
+                                f'else cat {tmp_path}/{name} >&2; fi\nexit $rc\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subs = {k: {"executor": "slurm", "job_id": k} for k in ("9_0", "9_1", "9_2", "9_3", "9_4", "12")}
+    (tmp_path / "squeue").write_text("9_0|RUNNING\n9_1|PENDING\n")
+    (tmp_path / "squeue_rc").write_text("0")
+    # accounting lags: 9_0 still PENDING there, 9_3 RUNNING though it left the queue; 9_4 only in a range
+    (tmp_path / "sacct").write_text("9_0|PENDING\n9_2|CANCELLED by 0\n9_3|RUNNING\n9_[1-4%2]|PENDING\n12|COMPLETED\n")
+    (tmp_path / "sacct_rc").write_text("0")
+    assert raw_states(subs, tmp_path) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "CANCELLED by 0",
+                                          "9_3": "ENDED", "9_4": "ENDED", "12": "COMPLETED"}
+    (tmp_path / "sacct").write_text("sacct: error: Slurm accounting storage is disabled\n")  # no accounting
+    (tmp_path / "sacct_rc").write_text("1")
+    assert raw_states(subs, tmp_path) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "ENDED", "9_3": "ENDED",
+                                          "9_4": "ENDED", "12": "ENDED"}
+    (tmp_path / "squeue").write_text("slurm_load_jobs error: Invalid job id specified\n")  # none in the queue
+    (tmp_path / "squeue_rc").write_text("1")
+    assert set(raw_states(subs, tmp_path).values()) == {"ENDED"}
+    (tmp_path / "squeue").write_text("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n")
+    assert set(raw_states(subs, tmp_path).values()) == {"UNKNOWN"}
