@@ -16,6 +16,8 @@ condition and every model.
   out-of-range rule as a Python loop over every pixel (the slow part; it runs for
   most images at SD 0.16 and for few at the lower SDs); then ``ToTensor``.
 - ImageNet-C / C-bar style folders: ``ToTensor`` only, one DataLoader per cell.
+- Generating ImageNet-C-bar: the authors' ``make_imagenet_c_bar.py`` computes ``perlin_noise``
+  pixel by pixel in Python (``release_perlin_noise``; its other corruptions are per-pixel loops too).
 
 Labels: the reference scripts take ImageFolder's folder positions; here they are
 mapped to the standard synset index (a negligible per-image dict lookup) so that
@@ -211,3 +213,50 @@ def criticalband_conditions(root: str | Path, cells: Iterable[tuple[int | None, 
 def folder_conditions(cells: dict[str, Path]) -> Conditions:
     """ImageNet-C/C-bar style cells, one folder each, ToTensor only."""
     return {name: (Path(folder), T.ToTensor()) for name, folder in cells.items()}
+
+
+def release_perlin_noise(image: np.ndarray, p: float, rs: np.random.RandomState) -> np.ndarray:
+    """ImageNet-C-bar's perlin_noise as the release computes it (``imagenet_c_bar/corrupt.py``,
+    ``utils/perlin_noise.py``): tables built one draw at a time, then every pixel's turbulence in
+    Python with numpy scalars, the coordinates through a 2 x 2 matrix product per pixel."""
+    n = image.shape[0]
+    tables = np.random.RandomState(rs.randint(low=0, high=2**32))
+    grads = np.zeros((2 * 256 + 2, 2))
+    for k in range(len(grads)):
+        v = (tables.randint(low=0, high=2**31, size=2) % 512 - 256) / 256
+        with np.errstate(invalid="ignore"):
+            grads[k] = v / np.linalg.norm(v)
+    perm = np.arange(2 * 256 + 2)
+    for i in range(255, -1, -1):
+        j = tables.randint(low=0, high=2**31) % 256
+        perm[i], perm[j] = perm[j], perm[i]
+    for i in range(256 + 2):
+        perm[256 + i], grads[256 + i] = perm[i], grads[i]
+
+    def noise(x, y):
+        tx, ty = x + 4096, y + 4096
+        bx0, by0 = int(tx) % 256, int(ty) % 256
+        bx1, by1 = (bx0 + 1) % 256, (by0 + 1) % 256
+        rx0, ry0 = tx % 1, ty % 1
+        rx1, ry1 = rx0 - 1.0, ry0 - 1.0
+        i, j = perm[bx0], perm[bx1]
+        b00, b10, b01, b11 = perm[i + by0], perm[j + by0], perm[i + by1], perm[j + by1]
+        sx, sy = rx0**2 * (3.0 - 2.0 * rx0), ry0**2 * (3.0 - 2.0 * ry0)
+        u, v = rx0 * grads[b00, 0] + ry0 * grads[b00, 1], rx1 * grads[b10, 0] + ry0 * grads[b10, 1]
+        a = u + sx * (v - u)
+        u, v = rx0 * grads[b01, 0] + ry1 * grads[b01, 1], rx1 * grads[b11, 0] + ry1 * grads[b11, 1]
+        return 1.5 * (a + sy * (u + sx * (v - u) - a))
+
+    m = np.array([[1, 0], [0, 1]]) / (32 * n / 224)
+    alpha = float(p) * 0.5 / 10
+    field = np.zeros((n, n, 3))
+    for y in range(n):
+        for x in range(n):
+            point = np.matmul(np.array([y, x]), m)
+            t, f = 0.0, 1.0
+            while f <= 16.0:
+                t += np.abs(noise(f * point[0], f * point[1])) / f
+                f *= 2
+            field[y, x] = np.clip(np.array([0.5 * t + 0.5] * 3), 0, 1.0)
+    with np.errstate(invalid="ignore"):
+        return np.clip((1 - alpha) * image.astype(np.float32) + 255 * alpha * field, 0, 255).astype(np.uint8)

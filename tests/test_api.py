@@ -118,7 +118,7 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     """The README's Python example, exactly, on a small synthetic ImageNet (already present, so it is not rewritten)."""
     data = write_preset(tmp_path / "small", "test", which=("imagenet",), per_class=1) and tmp_path / "small"
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("### A model in memory, from Python"):]
+    section = readme[readme.index("## Your own model"):]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "demo-data").symlink_to(data)

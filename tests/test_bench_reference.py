@@ -125,3 +125,13 @@ def test_reference_critical_band_pipeline_output(val):
     assert x.shape == (3, 224, 224) and x.dtype == torch.float32
     assert torch.equal(x[0], x[2]) and 0 <= x.min() and x.max() <= 1
     assert abs(x.mean().item() - 0.449) < 0.02
+
+
+def test_release_perlin_loop_is_the_suites_perlin_noise():
+    """The timing baseline of bench_cbar_generation.py computes what the generator writes."""
+    from biasbench.prepare.cbar_corruptions import perlin_noise
+
+    img = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    for seed, p in ((0, 4.6), (5, 8.8)):
+        want = perlin_noise(img, p, np.random.RandomState(seed))
+        assert np.array_equal(ref.release_perlin_noise(img, p, np.random.RandomState(seed)), want)

@@ -1,6 +1,9 @@
 """ImageNet-C-bar generation: each corruption against properties computed independently of it,
 and the generated folder read back by the C-bar benchmark."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +12,10 @@ from scipy import stats
 from torch import nn
 
 from biasbench.benchmarks.imagenet_cbar import ImageNetCBar
-from biasbench.data import corruptions
+from biasbench.data import cbar_manifest, corruptions
 from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
+from biasbench.errors import DatasetError, UserError
 from biasbench.prepare import cbar, run
 from biasbench.prepare import cbar_corruptions as cc
 from biasbench.results import ResultsStore
@@ -167,6 +171,99 @@ def test_perlin_noise_is_one_half_at_lattice_points():
     assert f.max() <= 1 and f.std() > 0.02
 
 
+def _release_perlin(image, p, r, pixels=None):
+    """Perlin noise pixel by pixel, as the release's corrupt.py and utils/perlin_noise.py compute it:
+    one draw at a time from the seeded RandomState, Python lists, scalar arithmetic. ``pixels``: only
+    these (row, column) pairs are computed (the rest stay 0)."""
+    n = image.shape[0]
+    table_rs = np.random.RandomState(r.randint(low=0, high=2**32))
+    grads = []
+    for _ in range(2 * 256 + 2):
+        v = (table_rs.randint(low=0, high=2**31, size=2) % 512 - 256) / 256
+        with np.errstate(invalid="ignore"):
+            grads.append(v / np.linalg.norm(v))
+    perm = list(range(2 * 256 + 2))
+    for i in range(255, -1, -1):
+        j = table_rs.randint(low=0, high=2**31) % 256
+        perm[i], perm[j] = perm[j], perm[i]
+    for i in range(256 + 2):
+        perm[256 + i] = perm[i]
+        grads[256 + i] = grads[i]
+
+    def noise(x, y):
+        tx, ty = x + 4096, y + 4096
+        bx0, by0 = int(tx) % 256, int(ty) % 256
+        bx1, by1 = (bx0 + 1) % 256, (by0 + 1) % 256
+        rx0, ry0 = tx % 1, ty % 1
+        rx1, ry1 = rx0 - 1.0, ry0 - 1.0
+        i, j = perm[bx0], perm[bx1]
+        b00, b10, b01, b11 = perm[i + by0], perm[j + by0], perm[i + by1], perm[j + by1]
+        sx, sy = rx0**2 * (3.0 - 2.0 * rx0), ry0**2 * (3.0 - 2.0 * ry0)
+        u = rx0 * grads[b00][0] + ry0 * grads[b00][1]
+        v = rx1 * grads[b10][0] + ry0 * grads[b10][1]
+        a = u + sx * (v - u)
+        u = rx0 * grads[b01][0] + ry1 * grads[b01][1]
+        v = rx1 * grads[b11][0] + ry1 * grads[b11][1]
+        b = u + sx * (v - u)
+        return 1.5 * (a + sy * (b - a))
+
+    m = np.array([[1, 0], [0, 1]]) / (32 * n / 224)
+    alpha = float(p) * 0.5 / 10
+    field = np.zeros((n, n, 3))
+    for y, x in pixels if pixels is not None else [(y, x) for y in range(n) for x in range(n)]:
+        point = np.matmul(np.array([y, x]), m)
+        t, f = 0.0, 1.0
+        while f <= 16.0:
+            t += abs(noise(f * point[0], f * point[1])) / f
+            f *= 2
+        field[y, x] = np.clip(0.5 * t + 0.5, 0, 1.0)
+    with np.errstate(invalid="ignore"):
+        return np.clip((1 - alpha) * image.astype(np.float32) + 255 * alpha * field, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_perlin_noise_is_the_releases_pixel_for_pixel(seed):
+    small = np.random.default_rng(seed).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    for p in (4.6, 8.8):
+        assert np.array_equal(cc.perlin_noise(small, p, rs(seed)), _release_perlin(small, p, rs(seed)))
+    # at the real size, on a sparse grid of pixels (the field is computed pixel by pixel, so any subset checks it)
+    img = photo(seed)
+    grid = [(y, x) for y in range(0, N, 9) for x in range(3, N, 11)]
+    got = cc.perlin_noise(img, 5.8, rs(seed))
+    want = _release_perlin(img, 5.8, rs(seed), grid)
+    rows, cols = np.array(grid).T
+    assert np.array_equal(got[rows, cols], want[rows, cols])
+
+
+def test_perlin_noise_with_a_zero_gradient_is_the_releases_too():
+    # outer seed 1397 draws a table whose gradient 134 is (0, 0): 0/0 = NaN there, in the release as here
+    gen = cc._Perlin(np.random.RandomState(rs(1397).randint(low=0, high=2**32)))
+    assert np.isnan(gen.g[134]).all() and np.isfinite(np.delete(gen.g[:256], 134, axis=0)).all()
+    small = photo(2, n=24)
+    assert np.array_equal(cc.perlin_noise(small, 8.8, rs(1397)), _release_perlin(small, 8.8, rs(1397)))
+
+
+def test_perlin_noise_field_by_hand():
+    gen = cc._Perlin(rs(3))
+    assert sorted(gen.p[:256]) == list(range(256)) and np.array_equal(gen.p[256:512], gen.p[:256])
+    assert np.allclose(np.hypot(gen.g[:, 0], gen.g[:, 1]), 1)
+    k = rs(3).randint(low=0, high=2**31, size=2) % 512 - 256  # the first two draws give gradient 0
+    assert np.allclose(gen.g[0], k / np.hypot(*k)) and np.array_equal(gen.g[256], gen.g[0])
+    lattice = np.array([0.0, 1.0, 7.0, 100.0])
+    assert np.all(gen.noise(lattice[:, None], lattice[None, :]) == 0)  # gradient noise is 0 at lattice points
+    # every gradient (1, 0): along x the noise is 1.5 (r - s(r)), s(r) = 3r^2 - 2r^3; constant along y
+    gen.g[:] = (1.0, 0.0)
+    assert gen.noise(np.array([0.25, 3.25]), np.array([0.0, 0.6])) == pytest.approx([1.5 * (0.25 - 0.15625)] * 2)
+    assert gen.noise(np.array(0.5), np.array(0.3)) == pytest.approx(0.0)  # 0.5 - s(0.5) = 0
+    # every gradient (0, 1): the same along y
+    gen.g[:] = (0.0, 1.0)
+    assert gen.noise(np.array(5.9), np.array(0.75)) == pytest.approx(1.5 * (0.75 - 0.84375))
+    # turbulence sums |noise(f x, f y)| / f over f = 1, 2, 4, 8, 16; at y = 1/16 the last is on the lattice
+    y = np.array(1 / 16)
+    want = sum(abs(1.5 * ((f / 16 % 1) - (3 - 2 * (f / 16 % 1)) * (f / 16 % 1) ** 2)) / f for f in (1, 2, 4, 8))
+    assert gen.turbulence(np.array(2.0), y, 16.0) == pytest.approx(want)
+
+
 def _refract_loop(image, p, r):
     """Caustic refraction pixel by pixel with Snell's law via an explicit rotation matrix and its inverse."""
     n = image.shape[0]
@@ -315,3 +412,70 @@ def test_prepare_data_cbar_refuses_zero_workers(tmp_path, capsys):
     write_val_tree(tmp_path / "imagenet", [3], per_class=1)
     assert run.main(["--root", str(tmp_path), "--datasets", "cbar", "--workers", "0", "--no-progress"]) == 1
     assert "ImageNet-C-bar: FAILED: --workers is 0; expected a number of processes >= 1" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- the recipe of generated files
+
+def _fingerprints(folder):
+    return {k: v.fingerprint() for k, v in corruptions.imagenet_cbar(folder, check=False).items()}
+
+
+def test_generated_folder_records_its_recipe_and_the_reader_fingerprints_it(generated, tmp_path):
+    _, _, out, _ = generated
+    assert cbar.RECIPE == 2
+    assert json.loads((out / cbar_manifest.MANIFEST).read_text()) == {"recipe": 2}
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    new = _fingerprints(copy)
+    (copy / cbar_manifest.MANIFEST).unlink()  # the same files, as before recipe 2 (no manifest)
+    old = _fingerprints(copy)
+    assert old.keys() == new.keys() and all(old[k] != new[k] for k in new)
+    cbar_manifest.write(copy, 3)
+    assert all(v not in (old[k], new[k]) for k, v in _fingerprints(copy).items())
+    cbar_manifest.write(copy, 2)
+    assert _fingerprints(copy) == new  # the fingerprint depends on the recipe, not on where the files are
+
+
+@pytest.mark.parametrize("text, expected", [("{", "unreadable"), ('{"recipe": "2"}', "recipe is '2'"),
+                                            ("[2]", "unreadable")])
+def test_a_bad_manifest_is_one_line_naming_it(tmp_path, text, expected):
+    (tmp_path / cbar_manifest.MANIFEST).write_text(text)
+    with pytest.raises(DatasetError, match=expected) as e:
+        corruptions.imagenet_cbar(tmp_path, check=False)
+    assert str(tmp_path / cbar_manifest.MANIFEST) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_prepare_data_cbar_refuses_files_of_the_old_recipe_until_they_are_regenerated(tmp_path, capsys):
+    write_val_tree(tmp_path / "imagenet", [3], per_class=1, size=(240, 240))
+    args = ["--root", str(tmp_path), "--datasets", "cbar", "--no-progress", "--workers", "1",
+            "--check-dataset", "false"]
+    dst = tmp_path / "imagenet-cbar"
+    assert run.main(args) == 0
+    capsys.readouterr()
+    perlin = sorted((dst / "perlin_noise").rglob("*.JPEG"))
+    others = {f: f.read_bytes() for f in dst.rglob("*.JPEG") if f not in perlin}
+    new_perlin = {f: f.read_bytes() for f in perlin}
+    for f in perlin:  # a folder generated before recipe 2: other perlin_noise files and no manifest
+        _jpeg(np.full((224, 224, 3), 90, np.uint8), f)
+    (dst / cbar_manifest.MANIFEST).unlink()
+    for args_now in (args, args + ["--dry-run"]):
+        assert run.main(args_now) == 1
+        lines = [line for line in capsys.readouterr().out.splitlines() if "GB free" not in line]  # --dry-run's
+        assert lines == [(f"ImageNet-C-bar: FAILED: {dst / 'perlin_noise'}: files of an older biasbench recipe "
+                          "(before recipe 2 its perlin_noise differed from the authors'); delete that folder and "
+                          "rerun to regenerate it")]
+    assert not (dst / cbar_manifest.MANIFEST).exists()
+    with pytest.raises(UserError, match="perlin_noise: files of an older"):  # the library refuses as well
+        cbar.generate(imagenet_val(tmp_path / "imagenet", check=False), dst, workers=1, progress=False)
+    shutil.rmtree(dst / "perlin_noise")
+    assert run.main(args) == 0
+    assert "50 images found, 50 expected, OK" in capsys.readouterr().out
+    assert {f: f.read_bytes() for f in (dst / "perlin_noise").rglob("*.JPEG")} == new_perlin  # regenerated
+    assert all(f.read_bytes() == b for f, b in others.items())  # the other nine were kept as they were
+    assert cbar_manifest.recipe(dst) == 2
+
+
+def test_a_folder_of_a_newer_recipe_is_refused(tmp_path):
+    cbar_manifest.write(tmp_path, cbar.RECIPE + 1)
+    with pytest.raises(UserError, match=f"newer biasbench \\(recipe {cbar.RECIPE + 1}, this one makes "):
+        cbar.claim(tmp_path)

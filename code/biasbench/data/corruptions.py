@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DatasetError
+from . import cbar_manifest
 from .folders import class_folders, existing_dir
 from .imagelist import AS_IS, ImageList
 from .imagenet import N_CLASSES, PER_CLASS, check_layout
@@ -141,6 +142,7 @@ def cbar_severity_dirs(folder: Path, corruption: str) -> dict[int, Path]:
 def _read_cells(kind: _Kind, root: str | Path, corruptions: Sequence[str], severities: Sequence[int],
                 check: bool, n_samples: int | None) -> Cells:
     root = existing_dir(root, kind.flag, "a folder of <corruption>/<severity>/<wnid>/ images")
+    note = cbar_manifest.fingerprint_note(root) if kind.cbar else ""  # the generator's recipe, if it wrote one
     cells: Cells = {}
     for c in corruptions:
         folder = _corruption_dir(root, c, kind)
@@ -152,7 +154,7 @@ def _read_cells(kind: _Kind, root: str | Path, corruptions: Sequence[str], sever
                 raise DatasetError(
                     f"{kind.title} at {root}: no severity {s} folder for {c} (expected {folder}/{names}/<wnid>/); "
                     f"pass {kind.severities_flag} to evaluate only the severities you have")
-            images = class_folders(d, f"{kind.name}-{c}-{s}", AS_IS)
+            images = class_folders(d, f"{kind.name}-{c}-{s}", AS_IS, note=note)
             if check:
                 check_layout(images, N_CLASSES, PER_CLASS, f"{kind.title} cell {c}/{s}", RELAX)
             cells[(c, s)] = images.subset(n_samples) if n_samples else images

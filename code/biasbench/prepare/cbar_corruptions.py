@@ -6,8 +6,8 @@ Each function takes a square ``H x W x 3`` uint8 image, the corruption's paramet
 (``2.35``, ``10.0`` ...: the published "severity", which scales a maximum as ``p * max / 10``) and a
 ``numpy.random.RandomState``; it draws its random parameters from that state in the same order
 as the release and returns a uint8 image of the same shape. Pixel coordinates are (row y,
-column x), as in the release. See the README ("Preparing the datasets") for how the output may
-differ from the released files.
+column x), as in the release. docs/datasets.md ("ImageNet-C-bar, generated from ImageNet val")
+says, per corruption, how the output compares with the release's under the same draws.
 """
 
 from __future__ import annotations
@@ -200,52 +200,70 @@ def inverse_sparkles(image: Array, p: float, rs: RS) -> Array:
 # --- Perlin noise -------------------------------------------------------------------------
 
 class _Perlin:
-    """Ken Perlin's reference 2-D gradient noise (256 random unit gradients, a random permutation,
-    the s-curve 3t^2 - 2t^3), tables drawn from ``rs``; ``turbulence`` sums |noise| over octaves."""
+    """2-D gradient noise as the release's ``utils/perlin_noise.py`` computes it (Ken Perlin's
+    reference noise), vectorised: the same tables drawn from ``rs`` in the same order and form,
+    the same arithmetic in the same order, and its final factor 1.5. ``noise`` and ``turbulence``
+    broadcast their coordinate arrays (a column of rows against a row of columns gives a field)."""
 
     B = 256
+    N = 16 * 256  # added to the coordinates before the lattice cell is taken
 
     def __init__(self, rs: RS):
-        g = rs.uniform(-1, 1, size=(self.B, 2))
-        g /= np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
-        perm = rs.permutation(self.B)
+        b = self.B
+        # 2B + 2 gradients, two draws in [0, 2^31) each, mapped to multiples of 1/B in [-1, 1) and
+        # made unit length. Two draws of 256 (mod 2B) give (0, 0) and 0/0 = NaN, as in the release
+        # (about one seed in a thousand); the sums of squares are exact, so the norms are the release's.
+        g = (rs.randint(low=0, high=2**31, size=(2 * b + 2, 2)) % (2 * b) - b) / b
+        with np.errstate(invalid="ignore"):
+            g = g / np.linalg.norm(g, axis=1, keepdims=True)
+        # Then a shuffle of 0..B-1 from i = B-1 down to 0, swapping entry i with entry (draw mod B).
+        perm = np.arange(b)
+        for i, j in zip(range(b - 1, -1, -1), rs.randint(low=0, high=2**31, size=b) % b):
+            perm[i], perm[j] = perm[j], perm[i]
+        # The release copies entries 0..B+1 onto B..2B+1, in that order, so entries B and B+1 end as
+        # copies of 0 and 1: the gradients drawn for B..2B+1 are never used.
         self.p = np.concatenate((perm, perm, perm[:2]))
-        self.g = np.concatenate((g, g, g[:2]))
+        self.g = np.concatenate((g[:b], g[:b], g[:2]))
+
+    @staticmethod
+    def _s_curve(t: Array) -> Array:
+        return t**2 * (3.0 - 2.0 * t)
 
     def noise(self, x: Array, y: Array) -> Array:
-        tx, ty = x + 4096, y + 4096
-        bx0, by0 = tx.astype(int) & 255, ty.astype(int) & 255
-        bx1, by1 = (bx0 + 1) & 255, (by0 + 1) & 255
-        rx0, ry0 = tx - tx.astype(int), ty - ty.astype(int)
-        rx1, ry1 = rx0 - 1, ry0 - 1
+        tx, ty = x + self.N, y + self.N  # positive, so truncation is the floor
+        bx0, by0 = tx.astype(np.int64) % self.B, ty.astype(np.int64) % self.B
+        bx1, by1 = (bx0 + 1) % self.B, (by0 + 1) % self.B
+        rx0, ry0 = tx % 1, ty % 1
+        rx1, ry1 = rx0 - 1.0, ry0 - 1.0
         i, j = self.p[bx0], self.p[bx1]
         b00, b10, b01, b11 = self.p[i + by0], self.p[j + by0], self.p[i + by1], self.p[j + by1]
-        sx, sy = rx0 * rx0 * (3 - 2 * rx0), ry0 * ry0 * (3 - 2 * ry0)
-
-        def dot(b, rx, ry):
-            return rx * self.g[b, 0] + ry * self.g[b, 1]
-
-        a = dot(b00, rx0, ry0) + sx * (dot(b10, rx1, ry0) - dot(b00, rx0, ry0))
-        b = dot(b01, rx0, ry1) + sx * (dot(b11, rx1, ry1) - dot(b01, rx0, ry1))
-        return a + sy * (b - a)
+        sx, sy = self._s_curve(rx0), self._s_curve(ry0)
+        gx, gy = self.g[:, 0], self.g[:, 1]
+        u, v = rx0 * gx[b00] + ry0 * gy[b00], rx1 * gx[b10] + ry0 * gy[b10]
+        a = u + sx * (v - u)
+        u, v = rx0 * gx[b01] + ry1 * gy[b01], rx1 * gx[b11] + ry1 * gy[b11]
+        b = u + sx * (v - u)
+        return 1.5 * (a + sy * (b - a))
 
     def turbulence(self, x: Array, y: Array, octaves: float) -> Array:
-        t, f = np.zeros_like(x), 1.0
+        t, f = 0.0, 1.0
         while f <= octaves:
-            t += np.abs(self.noise(f * x, f * y)) / f
+            t = t + np.abs(self.noise(f * x, f * y)) / f
             f *= 2
         return t
 
 
 def perlin_noise(image: Array, p: float, rs: RS) -> Array:
-    """Blend toward grey Perlin turbulence (16 octaves, features of ~32 px at 224), weight p/20."""
+    """Blend toward grey Perlin turbulence (16 octaves, lattice cells of 32 px at 224), weight p/20."""
     n = _size(image)
-    period = 32 * n / 224
+    scale = 1 / (32 * n / 224)  # the release's matrix I / (32 n / 224): 1 / period, rounded once
     alpha = _scaled(p, 0.50)
     gen = _Perlin(RS(rs.randint(low=0, high=2**32)))
-    y, x = _grid(n)
-    f = np.clip(0.5 * gen.turbulence(y / period, x / period, 16.0) + 0.5, 0, 1)
-    return _finish((1 - alpha) * image.astype(np.float32) + 255 * alpha * f[..., None])
+    coords = np.arange(n, dtype=np.float64) * scale
+    # Row coordinates are the noise's first argument, as in the release.
+    f = np.clip(0.5 * gen.turbulence(coords[:, None], coords[None, :], 16.0) + 0.5, 0, 1)
+    with np.errstate(invalid="ignore"):  # a NaN gradient's pixels cast as the release's do
+        return _finish((1 - alpha) * image.astype(np.float32) + 255 * alpha * f[..., None])
 
 
 # --- caustic refraction -------------------------------------------------------------------

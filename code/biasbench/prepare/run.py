@@ -159,6 +159,8 @@ def prepare_cbar(root: Path, args, out=print) -> bool:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers is {args.workers}; expected a number of processes >= 1")
     n_cells = len(corruptions.IMAGENET_CBAR) * len(corruptions.SEVERITIES)
+    if dst.is_dir():
+        cbar.claim(dst, write=not args.dry_run)  # files of an older recipe: say which folder to regenerate
     if args.check_dataset and dst.is_dir():
         try:
             cells = corruptions.imagenet_cbar(dst)
