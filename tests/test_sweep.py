@@ -157,18 +157,18 @@ def test_local_jobs_are_running_while_their_controller_process_lives(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "submitit-controller"])
     try:
         subs = {"j": {"executor": "local", "host": here, "job_id": str(proc.pid)}}
-        assert raw_states(subs, tmp_path) == {"j": "RUNNING"}
-        assert raw_states({"j": {**subs["j"], "host": "elsewhere"}}, tmp_path) == {"j": "UNKNOWN"}
+        assert raw_states(subs) == {"j": "RUNNING"}
+        assert raw_states({"j": {**subs["j"], "host": "elsewhere"}}) == {"j": "UNKNOWN"}
         proc.kill()
         time.sleep(0.2)  # a zombie until reaped: ended
-        assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+        assert raw_states(subs) == {"j": "ENDED"}
     finally:
         proc.kill()
         proc.wait()
-    assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+    assert raw_states(subs) == {"j": "ENDED"}
     # a live process that is not a submitit controller (the pid was reused) is not the job
-    assert raw_states({"j": {"executor": "local", "host": here, "job_id": str(os.getpid())}}, tmp_path) == {"j": "ENDED"}
-    assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}, tmp_path) == {"j": "ENDED"}
+    assert raw_states({"j": {"executor": "local", "host": here, "job_id": str(os.getpid())}}) == {"j": "ENDED"}
+    assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}) == {"j": "ENDED"}
 
 
 def test_done_means_every_model_and_cell_under_the_sweep_setup(tmp_path):
@@ -462,14 +462,14 @@ def test_slurm_states_prefer_the_queue_then_accounting(tmp_path, monkeypatch):
     # accounting lags: 9_0 still PENDING there, 9_3 RUNNING though it left the queue; 9_4 only in a range
     (tmp_path / "sacct").write_text("9_0|PENDING\n9_2|CANCELLED by 0\n9_3|RUNNING\n9_[1-4%2]|PENDING\n12|COMPLETED\n")
     (tmp_path / "sacct_rc").write_text("0")
-    assert raw_states(subs, tmp_path) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "CANCELLED by 0",
+    assert raw_states(subs) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "CANCELLED by 0",
                                           "9_3": "ENDED", "9_4": "ENDED", "12": "COMPLETED"}
     (tmp_path / "sacct").write_text("sacct: error: Slurm accounting storage is disabled\n")  # no accounting
     (tmp_path / "sacct_rc").write_text("1")
-    assert raw_states(subs, tmp_path) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "ENDED", "9_3": "ENDED",
+    assert raw_states(subs) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "ENDED", "9_3": "ENDED",
                                           "9_4": "ENDED", "12": "ENDED"}
     (tmp_path / "squeue").write_text("slurm_load_jobs error: Invalid job id specified\n")  # none in the queue
     (tmp_path / "squeue_rc").write_text("1")
-    assert set(raw_states(subs, tmp_path).values()) == {"ENDED"}
+    assert set(raw_states(subs).values()) == {"ENDED"}
     (tmp_path / "squeue").write_text("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n")
-    assert set(raw_states(subs, tmp_path).values()) == {"UNKNOWN"}
+    assert set(raw_states(subs).values()) == {"UNKNOWN"}

@@ -16,11 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import fake_zoo
 import numpy as np
 import pytest
-from PIL import Image
-
-import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks import REGISTRY
 from biasbench.cli import main as suite_main
@@ -28,6 +26,7 @@ from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.results import ResultsStore
 from biasbench.sweep import SweepDir, main
+from PIL import Image
 
 pytestmark = pytest.mark.xdist_group("slurm")
 WNIDS = imagenet_wnids()
@@ -74,13 +73,13 @@ def _slurm_args(n_parallel=None):
 def _squeue(array_id: str) -> dict[str, str]:
     """{job id: state} the controller holds for the array (asked directly, not through the sweep's code)."""
     out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i|%T", f"--jobs={array_id}"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     return dict(line.split("|") for line in out.stdout.split()) if out.returncode == 0 else {}
 
 
 def _sacct(job_id: str) -> str:
     out = subprocess.run(["sacct", "--noheader", "--allocations", "--parsable2", "--format=JobID,State",
-                          f"--jobs={job_id}"], capture_output=True, text=True)
+                          f"--jobs={job_id}"], capture_output=True, text=True, check=False)
     return dict(line.split("|") for line in out.stdout.splitlines()).get(job_id, "")
 
 
@@ -243,8 +242,9 @@ def test_slurm_failures_are_one_line_before_or_after_submission(tmp_path, world,
     sweep = SweepDir(tmp_path / "sweeps" / "sweep")
     (key,) = sweep.submissions()
     status = _status(sweep, capsys)
-    assert status[key] == ("failed", f"cannot read image {broken}: cannot identify image file '{broken}' "
-                                     "(pass --skip_unreadable to leave unreadable files out and count them)"), status
+    message = (f"cannot read image {broken}: cannot identify image file '{broken}' "
+               "(pass --skip_unreadable to leave unreadable files out and count them)")
+    assert status[key] == ("failed", message), status
 
     # a time limit too short for one condition: refused before anything is submitted
     assert main(["--models", models[0], "--benchmarks", "imagenet", "--executor", "slurm", "--time-limit", "0.01",
@@ -259,7 +259,7 @@ def test_slurm_failures_are_one_line_before_or_after_submission(tmp_path, world,
     assert "1 to submit (slurm)" in capsys.readouterr().out
     # ... and a controller that does not answer is one line, at once
     dead = tmp_path / "dead.conf"
-    dead.write_text("".join(f"SlurmctldPort=1\n" if x.startswith("SlurmctldPort=") else x + "\n"
+    dead.write_text("".join("SlurmctldPort=1\n" if x.startswith("SlurmctldPort=") else x + "\n"
                             for x in Path(cluster).read_text().splitlines()))
     monkeypatch.setenv("SLURM_CONF", str(dead))
     t0 = time.monotonic()

@@ -151,6 +151,21 @@ EOF
     echo "$DIR/etc/slurm.conf"
 }
 
+terminate() {  # terminate NAME...: SIGTERM each daemon started as NAME, wait (20 s, then SIGKILL)
+    local name pid pids=() end
+    for name in "$@"; do
+        [ -s "$DIR/pids/$name" ] || continue
+        pid=$(cat "$DIR/pids/$name")
+        kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+        rm -f "$DIR/pids/$name"
+    done
+    end=$((SECONDS + 20))
+    for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+    done
+}
+
 stop() {
     export SLURM_CONF="$DIR/etc/slurm.conf"
     if [ -s "$DIR/pids/slurmctld" ] && kill -0 "$(cat "$DIR/pids/slurmctld")" 2>/dev/null; then
@@ -159,16 +174,11 @@ stop() {
         local end=$((SECONDS + 20))
         while [ -n "$(squeue -h -o %i 2>/dev/null)" ] && [ $SECONDS -lt $end ]; do sleep 0.5; done
     fi
-    local name pid end
-    for name in slurmd slurmctld slurmdbd mariadbd munged; do
-        [ -s "$DIR/pids/$name" ] || continue
-        pid=$(cat "$DIR/pids/$name")
-        kill -TERM "$pid" 2>/dev/null || { rm -f "$DIR/pids/$name"; continue; }
-        end=$((SECONDS + 20))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-        rm -f "$DIR/pids/$name"
-    done
+    # in three waves, each waiting for the ones it sends to (slurmctld flushes to slurmdbd, which
+    # flushes to MariaDB; everything authenticates through munge)
+    terminate slurmd slurmctld
+    terminate slurmdbd
+    terminate mariadbd munged
     return 0
 }
 

@@ -70,13 +70,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def raw_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
+def raw_states(subs: dict[str, dict]) -> dict[str, str]:
     """Each submitted job's executor state: Slurm's (squeue, then sacct) for Slurm jobs; RUNNING / ENDED for local
     jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
     out: dict[str, str] = {}
     slurm = {k: s for k, s in subs.items() if s.get("executor") == "slurm"}
     if slurm:
-        out.update(_slurm_states(slurm, logs))
+        out.update(_slurm_states(slurm))
     here = socket.gethostname()
     for key, sub in subs.items():
         kind = sub.get("executor")
@@ -93,7 +93,7 @@ def raw_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
     return out
 
 
-def _slurm_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
+def _slurm_states(subs: dict[str, dict]) -> dict[str, str]:
     """Each Slurm job's state: the queue's (``squeue``) while the controller holds it, else accounting's
     (``sacct``); a job neither queued nor running and unknown to accounting (none on this cluster, or
     not written yet) has ENDED. UNKNOWN only where the controller cannot be asked."""
