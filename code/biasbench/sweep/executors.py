@@ -1,6 +1,7 @@
 """Where the jobs of a sweep run: Slurm (submitit job arrays), this machine (submitit's local
 executor, a few jobs at a time), or this process (debug: one after another, no submitit).
-Also how a submitted job's state is asked for afterwards, from any process."""
+Also how a submitted job's state is asked for afterwards, from any process (docs/sweeps.md, "A session
+on a Slurm cluster")."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def raw_states(subs: dict[str, dict]) -> dict[str, str]:
-    """Each submitted job's executor state: Slurm's (squeue, then sacct) for Slurm jobs; RUNNING / ENDED for local
-    jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
+    """Each submitted job's executor state: Slurm's (squeue, then sacct) for Slurm jobs; RUNNING / ENDED
+    for local jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
     out: dict[str, str] = {}
     slurm = {k: s for k, s in subs.items() if s.get("executor") == "slurm"}
     if slurm:
@@ -175,9 +176,9 @@ def check_slurm(timeout_s: float = SLURM_TIMEOUT_S) -> None:
     if isinstance(res, str) or res.returncode != 0 or " is UP" not in res.stdout:
         said = res if isinstance(res, str) else next(
             (line.strip() for line in (res.stdout + res.stderr).splitlines() if line.strip()), f"exit {res.returncode}")
-        raise ConfigError(f"the Slurm controller does not answer (scontrol ping: {said[:300]}); check that slurmctld runs and "
-                          f"SLURM_CONF ({os.environ.get('SLURM_CONF', '/etc/slurm/slurm.conf')}) names it, "
-                          "or pass --executor local")
+        conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+        raise ConfigError(f"the Slurm controller does not answer (scontrol ping: {said[:300]}); check that slurmctld "
+                          f"runs and SLURM_CONF ({conf}) names it, or pass --executor local")
 
 
 # ----------------------------------------------------------------------------- submission
