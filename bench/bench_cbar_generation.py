@@ -33,7 +33,8 @@ import reference_approach as ref
 from PIL import Image
 
 from biasbench.data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES
-from biasbench.data.imagelist import RESIZE_CROP, decode
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import RESIZE_CROP
 from biasbench.prepare import cbar
 
 N_VAL, FILES_PER_IMAGE = 50_000, len(IMAGENET_CBAR) * len(SEVERITIES)

@@ -26,9 +26,11 @@ from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.imagelist import AS_IS, ImageList, decode
-from biasbench.data.synthetic import TEST_CLASSES
-from biasbench.runner import RunOptions, _forward, _global_flags, _precision_context, _prepare
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import AS_IS, ImageList
+from biasbench.device import forward, global_flags, precision_context, prepare_model
+from biasbench.runner import RunOptions
+from biasbench.synthetic import TEST_CLASSES
 
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),
            "channels_last": dict(channels_last=True), "compile": dict(compile=True)}
@@ -88,8 +90,8 @@ def deviations(env: common.Env, fp32_model: torch.nn.Module, images: ImageList) 
     skip = {s.strip() for s in skip_text.split(",") if s.strip()}
 
     def measure(opts: RunOptions):
-        model = _prepare(copy.deepcopy(fp32_model), dev, opts)
-        autocast = _precision_context(opts.precision, dev)
+        model = prepare_model(copy.deepcopy(fp32_model), dev, channels_last=opts.channels_last, compile=opts.compile)
+        autocast = precision_context(opts.precision, dev)
 
         def forward_all():
             out = []
@@ -97,10 +99,10 @@ def deviations(env: common.Env, fp32_model: torch.nn.Module, images: ImageList) 
                 x = b.to(dev).float().div_(255.0)  # as the runner does
                 if opts.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                out.append(_forward(model, x, autocast).cpu())
+                out.append(forward(model, x, autocast).cpu())
             return torch.cat(out)
 
-        with _global_flags(opts.precision, False):  # TF32 on only for tf32, as in a run
+        with global_flags(opts.precision, False):  # TF32 on only for tf32, as in a run
             warm_s, _ = common.timed(forward_all, dev)  # first call: compilation, cuDNN autotuning
             seconds, logits = common.timed(forward_all, dev)
         return logits, len(x_all) / seconds, warm_s

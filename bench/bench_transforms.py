@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from biasbench.data.imagelist import decode
+from biasbench.data.decode import decode
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, Bandpass
 

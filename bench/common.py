@@ -30,9 +30,9 @@ from torch import nn  # noqa: E402
 
 from biasbench.benchmarks.base import Benchmark  # noqa: E402
 from biasbench.data.imagelist import ImageList  # noqa: E402
-from biasbench.data.synthetic import TEST_CLASSES, write_datasets  # noqa: E402
 from biasbench.results import ResultsStore  # noqa: E402
 from biasbench.runner import RunOptions, run  # noqa: E402
+from biasbench.synthetic import TEST_CLASSES, write_datasets  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -105,7 +105,7 @@ class Env:
 # ------------------------------------------------------------------ data
 
 def synthetic(env: Env, which: str, *, per_class: int, classes: Sequence[int] = TEST_CLASSES, **kw) -> Path:
-    """A synthetic dataset (``biasbench.data.synthetic``) under the data folder, written once per parameters."""
+    """A synthetic dataset (``biasbench.synthetic``) under the data folder, written once per parameters."""
     key = f"{which}-{len(classes)}x{per_class}" + "".join(f"-{k}={v}" for k, v in sorted(kw.items()))
     root = env.data / key.replace("/", "_").replace(" ", "")
     if not (root / "SYNTHETIC.json").is_file():
@@ -127,9 +127,9 @@ def val_images(env: Env, n: int) -> tuple[Path, ImageList]:
 
 def cbar_cells(env: Env, per_class: int, corruptions: Sequence[str] | None = None) -> dict[str, Path]:
     """Synthetic ImageNet-C-bar: {"<corruption>/<severity>": folder of <wnid>/*.JPEG 224x224 files}."""
-    from biasbench.data.synthetic_corruptions import IMAGENET_CBAR_CORRUPTIONS
+    from biasbench.data.corruptions import IMAGENET_CBAR
 
-    corruptions = list(corruptions or IMAGENET_CBAR_CORRUPTIONS)
+    corruptions = list(corruptions or IMAGENET_CBAR)
     root = synthetic(env, "imagenet-cbar", per_class=per_class, cbar_corruptions=",".join(corruptions))
     return {f"{c}/{s}": root / c / str(s) for c in corruptions for s in range(1, 6)}
 

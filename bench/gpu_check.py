@@ -30,7 +30,7 @@ from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.runner import _global_flags
+from biasbench.device import global_flags, precision_context
 from biasbench.transforms.criticalband import CriticalBandNoise
 from biasbench.transforms.spectral import bandpass
 
@@ -103,7 +103,7 @@ def step_same_numbers(env, model) -> dict:
     cpu, dev = top1["cpu"], top1[str(env.device)]
     diff = {k: abs(cpu[k] - dev[k]) for k in cpu if k in dev}
     allowed = 100.0 * TOP1_IMAGES_TOLERANCE / len(val)
-    from biasbench.data.imagelist import decode
+    from biasbench.data.decode import decode
     u8 = torch.stack([decode(val.path(i), val.preprocess) for i in range(min(4, len(val)))])
     idx = torch.arange(len(u8))
     x = u8.float() / 255
@@ -133,8 +133,8 @@ def step_floor(env) -> dict:
             net = net.to(memory_format=torch.channels_last)
         if comp:
             net = torch.compile(net)
-        autocast = bp._precision_context(precision, dev)
-        with _global_flags(precision, False):
+        autocast = precision_context(precision, dev)
+        with global_flags(precision, False):
             def fwd():
                 with torch.no_grad(), autocast():
                     for _ in range(a.floor_iters):

@@ -10,4 +10,4 @@ import sys
 from biasbench.sweep import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="sweep.py"))

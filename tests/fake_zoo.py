@@ -90,7 +90,7 @@ def fitted_tinynet(images, seed: int = 0, every: int = 2):
     that image's class gets its centred features, so accuracy is neither 0 nor 100."""
     import torch
 
-    from biasbench.data.imagelist import decode
+    from biasbench.data.decode import decode
     from helpers import TinyNet
 
     net = TinyNet(seed)
@@ -153,7 +153,7 @@ def fitted_timm_checkpoint(images, path: Path, arch: str = "test_resnet", seed: 
     import torch
     from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-    from biasbench.data.imagelist import decode
+    from biasbench.data.decode import decode
 
     torch.manual_seed(seed)
     net = timm.create_model(arch, pretrained=False, num_classes=1000).eval()

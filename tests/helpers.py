@@ -13,7 +13,7 @@ from biasbench.benchmarks.base import Benchmark
 from biasbench.data.synsets import imagenet_wnids
 
 # The paper's preprocessing by PIL + torchvision directly: the independent source the suite's own
-# decoding (biasbench.data.imagelist.decode) is checked against.
+# decoding (biasbench.data.decode.decode) is checked against.
 PAPER_RESIZE_CROP = T.Compose([T.Resize(256), T.CenterCrop(224)])
 PAPER_PREPROCESS = T.Compose([PAPER_RESIZE_CROP, T.ToTensor()])
 

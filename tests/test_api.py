@@ -13,9 +13,9 @@ from PIL import Image
 import biasbench
 from biasbench.data.imagelist import list_images
 from biasbench.data.synsets import label_of
-from biasbench.data.synthetic import write_preset
 from biasbench.errors import ModelError
 from biasbench.results import ResultsStore
+from biasbench.synthetic import write_preset
 from helpers import TinyNet
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

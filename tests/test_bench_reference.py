@@ -12,11 +12,11 @@ from torch import nn
 from torchvision import transforms as T
 
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.imagelist import decode
+from biasbench.data.decode import decode
 from biasbench.data.imagenet import imagenet_val
-from biasbench.data.synthetic import write_datasets
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+from biasbench.synthetic import write_datasets
 from biasbench.transforms.criticalband import CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, bandpass
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from biasbench.data.synthetic import write_preset
+from biasbench.synthetic import write_preset
 from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]

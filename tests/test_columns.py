@@ -13,11 +13,12 @@ from biasbench.analysis.aggregates import METRICS, compute_metrics
 from biasbench.benchmarks import REGISTRY, Config
 from biasbench.benchmarks.listing import README_CONFIG, README_END, readme_table
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.cli import benchmark_config, build_benchmarks, headline_columns, make_parser
+from biasbench.cli import make_parser, to_request
 from biasbench.data import corruptions
-from biasbench.data.synthetic import TEST_CLASSES, write_preset
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+from biasbench.synthetic import TEST_CLASSES, write_preset
+from biasbench.suite import build_benchmarks, headline_columns
 from helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,12 +115,13 @@ def test_every_column_a_run_writes_is_declared(tmp_path):
     root = tmp_path / "data"
     write_preset(root, "test", per_class=1, corrupt_per_class=1, c_corruptions=corruptions.IMAGENET_C,
                  cbar_corruptions=corruptions.IMAGENET_CBAR)
-    parser, flags = make_parser(list(REGISTRY), require_data=False)
+    parser = make_parser(list(REGISTRY), require_data=False)
     args = parser.parse_args(["--model", "m", "--data-root", str(root), "--check_dataset", "false", "--steps", "1",
                               "--fgsm", "--eps", "0.5/255,2/255", "--offline", "--results", str(tmp_path / "r.csv")])
-    built = build_benchmarks(args, flags, list(REGISTRY), require_data=False)
+    request = to_request(args, list(REGISTRY), require_data=False)
+    built = build_benchmarks(request)
     assert sorted(b.name for b in built) == sorted(REGISTRY)
-    config = benchmark_config(args, flags, list(REGISTRY), require_data=False)
+    config = request.config
     store = ResultsStore(tmp_path / "r.csv")
     net = _AmongTheDataClasses()  # some images right everywhere, so every summary is defined
     run(built, ["m"], store, RunOptions(device="cpu", batch_size=16, num_workers=0, progress=False),

@@ -16,7 +16,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from biasbench import command
-from biasbench.data.synthetic import write_preset
+from biasbench.synthetic import write_preset
 from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +67,31 @@ def test_benchmarks_lists_each_with_its_data_flag(capsys):
     out = capsys.readouterr().out
     assert "imagenet-c: data --imagenet-c (--data-root folder imagenet-c)" in out
     assert out.count(": data --") == len(command.REGISTRY)
+
+
+@pytest.mark.parametrize("sub", list(command.SUBCOMMANDS))
+def test_every_subcommand_has_its_help(sub, capsys):
+    try:
+        status = command.main([sub, "--help"])
+    except SystemExit as done:
+        status = done.code
+    out = capsys.readouterr().out
+    assert status == 0 and f"biasbench {sub}" in out, out[:300]
+    assert f"  {sub} " in command.usage()
+
+
+def test_run_help_names_the_benchmarks_and_a_benchmark_its_flags(capsys):
+    assert command.main(["run", "--help"]) == 0
+    assert ", ".join(command.REGISTRY) in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        command.main(["run", "imagenet-c", "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("usage: biasbench run imagenet-c") and "--corruptions" in out
+
+
+def test_the_scripts_are_shims_over_the_command():
+    for script in ("prefetch.py", "demo.py", "sweep.py", "analyze.py", "prepare_data.py", "run_suite.py"):
+        assert len((REPO / "code" / script).read_text().splitlines()) < 20, script
 
 
 @pytest.mark.parametrize("argv, expected", [

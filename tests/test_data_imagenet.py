@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.data.imagelist import AS_IS, RESIZE_CROP, decode
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import AS_IS, RESIZE_CROP
 from biasbench.data.imagenet import imagenet_val, real_labels, real_targets
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import DatasetError

@@ -89,10 +89,10 @@ def _process_flags() -> tuple:
 
 
 def test_one_context_sets_the_runs_flags_and_restores_every_one(monkeypatch):
-    """``runner._global_flags`` is where a run changes process-wide state (TF32, cuDNN autotuning,
+    """``device.global_flags`` is where a run changes process-wide state (TF32, cuDNN autotuning,
     deterministic algorithms and their warn-only mode, the cuBLAS workspace variable); all of it is as
     before afterwards, also when the run fails."""
-    from biasbench.runner import _global_flags
+    from biasbench.device import global_flags
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     original = _process_flags()
@@ -101,10 +101,10 @@ def test_one_context_sets_the_runs_flags_and_restores_every_one(monkeypatch):
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
         torch.use_deterministic_algorithms(True, warn_only=True)
         before = _process_flags()
-        with _global_flags("tf32", deterministic=True):
+        with global_flags("tf32", deterministic=True):
             assert _process_flags() == (True, True, False, True, True, True, ":4096:8")
         assert _process_flags() == before
-        with pytest.raises(RuntimeError, match="a failing run"), _global_flags("fp32", deterministic=False):
+        with pytest.raises(RuntimeError, match="a failing run"), global_flags("fp32", deterministic=False):
             assert _process_flags()[:2] == (False, False)  # strict fp32: no TF32 anywhere
             raise RuntimeError("a failing run")
         assert _process_flags() == before

@@ -484,7 +484,7 @@ def test_suite_on_the_synthetic_datasets_finds_everything_under_data_root(tmp_pa
     """The generator's layouts (C-bar severity folders by parameter value, zero-padded v2 folders)
     through the command line: every column equals the number the test expects from the files."""
     from biasbench.cli import main
-    from biasbench.data.synthetic import write_datasets
+    from biasbench.synthetic import write_datasets
 
     root = tmp_path / "data"
     names = ["imagenet", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-c", "imagenet-cbar"]

@@ -95,7 +95,7 @@ def test_human_tables_are_downloaded_on_first_use(tmp_path, monkeypatch, http_se
     import io
     import tarfile
 
-    from biasbench.data import human_responses
+    from biasbench.prepare import human_responses
 
     human = pd.DataFrame({"subj": "subject-03", "session": 1, "trial": [1, 2, 3, 4], "rt": 0.5,
                           "object_response": ["cat", "dog", "na", "bear"], "category": ["cat", "cat", "dog", "bear"],

@@ -24,7 +24,7 @@ import fake_zoo
 from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.data.decoded_cache import DecodedCache
-from biasbench.data.imagelist import decode
+from biasbench.data.decode import decode
 from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import UserError
 from biasbench.results import ResultsStore, ResultsWarning, decisions

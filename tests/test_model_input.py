@@ -18,7 +18,8 @@ from biasbench import runner as runner_module
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.benchmarks.model_vs_human import ModelVsHuman
 from biasbench.data import model_input
-from biasbench.data.imagelist import AS_IS, ImageList, decode
+from biasbench.data.decode import decode
+from biasbench.data.imagelist import AS_IS, ImageList
 from biasbench.data.imagenet import imagenet_val
 from biasbench.metrics import sixteen_class
 from biasbench.results import ResultsStore

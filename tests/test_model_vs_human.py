@@ -19,13 +19,14 @@ from PIL import Image
 
 from biasbench.benchmarks.model_vs_human import ModelVsHuman, parse_datasets
 from biasbench.data import model_vs_human as mvh
-from biasbench.data.model_vs_human import condition_label, ensure_dataset, parse_path, read_dataset
-from biasbench.data.synthetic import write_datasets
+from biasbench.data.model_vs_human import condition_label, parse_path, read_dataset
 from biasbench.errors import ConfigError, DatasetError
 from biasbench.metrics.shape_bias import read_responses, shape_bias
 from biasbench.metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
+from biasbench.prepare.model_vs_human import ensure_dataset
 from biasbench.results import ResultsStore, decisions
 from biasbench.runner import RunOptions, run
+from biasbench.synthetic import write_datasets
 from helpers import file_key, pixel_key, pixel_keys
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=64)

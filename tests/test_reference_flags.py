@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import biasbench.cli
+import biasbench.suite
 
 CODE = Path(__file__).resolve().parents[1] / "code"
 SCRIPTS = sorted(p.name for p in CODE.glob("eval_*.py"))
@@ -21,7 +22,7 @@ def _parse(monkeypatch, script, argv):
     """Run ``code/<script>`` as ``__main__`` up to where it would start working; returns the parsed flags."""
     seen = {}
 
-    def fake_execute(args, flags, benchmarks, require_data):
+    def fake_execute(args, benchmarks, require_data):
         seen["args"] = args
         return 0
 
@@ -79,7 +80,7 @@ def test_run_ends_with_a_short_summary(tmp_path, capsys):
     written = {"m": {"top1_acc/imagenet": 76.13, "top1_acc/PGD-40/low": 18.3, "shape-bias": 0.21,
                      **{f"top1_acc/spectral/LFC/{c}": 1.0 for c in range(20)}}}
     store = ResultsStore(tmp_path / "benchmark.csv")
-    biasbench.cli._report(written, store, SimpleNamespace(wandb=False), 12.4)
+    biasbench.suite.report(written, store, SimpleNamespace(wandb=False), 12.4)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == ("m: top1_acc/imagenet = 76.13, top1_acc/PGD-40/low = 18.3, shape-bias = 0.21 "
                         "(+20 more column(s) in the table)")

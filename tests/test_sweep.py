@@ -247,7 +247,7 @@ def _csv(path):
 def synth_world(tmp_path_factory):
     """The synthetic ImageNet val (4 classes x 2) and ImageNet-C (2 corruptions x 5 severities x 4
     classes x 1), and three small timm checkpoints for the model zoo's file:// loading."""
-    from biasbench.data.synthetic import write_datasets
+    from biasbench.synthetic import write_datasets
 
     root = tmp_path_factory.mktemp("synth")
     write_datasets(root / "data", which=["imagenet", "imagenet-c"], classes=(2, 10, 15, 100), per_class=2,

@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from biasbench.data import synthetic as syn
+from biasbench.data.corruptions import IMAGENET_C, IMAGENET_CBAR
 from biasbench.data.synsets import imagenet_wnids, subset_indices, subset_wnids, wnid_to_index
-from biasbench.data.synthetic_corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS,
-                                                  corrupt)
-from biasbench.data.synthetic_images import TRAIN, class_image, silhouette
 from biasbench.errors import ConfigError
+from biasbench.synthetic import datasets as syn
+from biasbench.synthetic.corruptions import corrupt
+from biasbench.synthetic.images import TRAIN, class_image, silhouette
 
 VAL_NAME = re.compile(r"^ILSVRC2012_val_(\d{8})\.JPEG$")
 # The 16 model-vs-human categories (model-vs-human helper/human_categories.py, sorted).
@@ -140,8 +140,8 @@ def test_imagenet_c_layout(written, preset):
             for f in list(sev.rglob("*.JPEG"))[:3]:
                 with Image.open(f) as img:
                     assert img.format == "JPEG" and img.size == (224, 224)
-    assert set(IMAGENET_C_CORRUPTIONS[15:]) == {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
-    assert len(IMAGENET_C_CORRUPTIONS) == 19 and len(IMAGENET_CBAR_CORRUPTIONS) == 10
+    assert set(IMAGENET_C[15:]) == {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
+    assert len(IMAGENET_C) == 19 and len(IMAGENET_CBAR) == 10
 
 
 def test_cbar_severity_folders(written, tmp_path):
@@ -319,7 +319,7 @@ def test_cue_conflict_carries_both_cues(written):
 
 def test_severity_increases_distance_for_every_corruption():
     clean = [syn.resize_crop(class_image(c, 0, (300, 260))) for c in (3, 321, 876)]
-    for corruption in IMAGENET_C_CORRUPTIONS + IMAGENET_CBAR_CORRUPTIONS:
+    for corruption in IMAGENET_C + IMAGENET_CBAR:
         d = [np.mean([np.abs(np.asarray(corrupt(img, corruption, s, (i,)), np.float32)
                              - np.asarray(img, np.float32)).mean() for i, img in enumerate(clean)])
              for s in range(1, 6)]

@@ -1,8 +1,8 @@
 """The Python API: evaluate a model held in memory (README "A model in memory, from Python").
 
 ``evaluate(model, name=..., benchmarks=[...], data_root=..., mean=..., std=...)`` is the
-``--model`` of the command line for an ``nn.Module``: the benchmarks are built by the
-command line's own flag parser (same defaults), the model is wrapped like every zoo model
+``--model`` of the command line for an ``nn.Module``: its keywords make the same
+``suite.Request`` the command line's flags make (same declared options, same defaults), the model is wrapped like every zoo model
 (``zoo.wrapper.NormalizedModel``) and checked like one (``zoo.loader.check_classifier``),
 and it runs through the one runner into the same results store (resume, provenance, setups).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 
 import pandas
 from torch import nn
@@ -21,26 +20,20 @@ from .errors import ConfigError
 TIDY_COLUMNS = ["model", "benchmark", "condition", "column", "value", "setup"]
 
 
-def _parse_flags(names: Sequence[str], name: str, data_root, results, options: dict):
-    """Parsed command-line flags for ``names``, with ``options`` (flag names, ``_`` or ``-``) set as Python values."""
-    from .cli import make_parser
+def _settings(names: Sequence[str], options: dict) -> dict:
+    """``options`` (the command line's flags by name, ``_`` or ``-``, as Python values) by the names the
+    front door takes; an unknown one is a ConfigError naming it."""
+    from .suite import setting_names
 
-    parser, flags = make_parser(list(names), "biasbench.evaluate", require_data=False)
-    argv = ["--model", name, "--results", os.fspath(results)]
-    if data_root is not None:
-        argv += ["--data-root", os.fspath(data_root)]
-    args = parser.parse_args(argv)
+    known = setting_names(names)
+    out = {}
     for key, value in options.items():
-        action = (parser._option_string_actions.get(f"--{key}")
-                  or parser._option_string_actions.get(f"--{key.replace('_', '-')}")
-                  or next((a for a in parser._actions if a.dest == key), None))  # e.g. progress (--no-progress)
-        if action is None or action.dest in ("model", "results", "data_root", "benchmarks"):
+        name = known.get(key.replace("-", "_"))
+        if name is None or name in ("models", "results", "data_root", "benchmarks"):
             raise ConfigError(f"biasbench.evaluate: unknown option {key}= (the command line's flags are the "
                               f"options, e.g. batch_size=, n_samples=, device=; see `biasbench run --help`)")
-        if isinstance(value, str) and action.type is not None:
-            value = action.type(value)
-        setattr(args, action.dest, value)
-    return args, flags
+        out[name] = value
+    return out
 
 
 def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Sequence[float],
@@ -54,10 +47,8 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
     setup are not re-run) and returned as a tidy table with columns ``TIDY_COLUMNS``: one row per
     value of this model and setup on these benchmarks ('' is the paper's setup).
     """
+    from . import suite
     from .benchmarks import REGISTRY
-    from .cli import build_benchmarks, run_options, select_benchmarks
-    from .results import ResultsStore
-    from .runner import run
     from .zoo.loader import check_classifier
     from .zoo.wrapper import NormalizedModel
 
@@ -67,9 +58,10 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
         raise ConfigError(f"biasbench.evaluate: name {name!r}: expected a non-empty model name without '@' or ','")
     if isinstance(benchmarks, str):
         benchmarks = [benchmarks]
-    names = select_benchmarks(",".join(benchmarks), list(REGISTRY))
-    args, flags = _parse_flags(names, name, data_root, results, options)
-    opts = run_options(args)
+    names = suite.select_benchmarks(benchmarks, list(REGISTRY))
+    settings = _settings(names, options) | {"results": os.fspath(results), "data_root": data_root}
+    request = suite.make_request(name, names, settings, require_data=True)
+    opts = request.options
     device = opts.resolved_device()
     try:
         wrapped = NormalizedModel(model, mean, std, name=name)
@@ -77,15 +69,14 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
         raise ConfigError(f"biasbench.evaluate: model {name}: {e}") from None
     wrapped = wrapped.to(device).eval()
     check_classifier(wrapped, name, device)  # before any data is read
-    built = build_benchmarks(args, flags, names, require_data=True)
-    store = ResultsStore(args.results)
-    run(built, [name], store, opts, load=lambda _name, _device: wrapped, shard=args.shard,
-        input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
-    return tidy(store, name, built, opts)
+    outcome = suite.run(request, [name], lambda _name, _device: wrapped,
+                        input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
+    return tidy(outcome.store, name, outcome.benchmarks, opts)
 
 
 def tidy(store, model: str, benchmarks, opts) -> pandas.DataFrame:
     """The latest value of every (benchmark, condition, column) of ``model`` measured under ``opts``'s setup."""
+    from .results.keys import cell_key
     from .results.setup import Setup
 
     wanted = {b.name: Setup.of_run(opts, b.seeded) for b in benchmarks}
@@ -93,11 +84,10 @@ def tidy(store, model: str, benchmarks, opts) -> pandas.DataFrame:
     for r in store.records():  # log order: a later record of the same cell replaces an earlier one
         if r.model != model or r.benchmark not in wanted:
             continue
-        setup = Setup.of_record(r)
-        if wanted[r.benchmark].seed is None:
-            setup = replace(setup, seed=None)  # an unseeded benchmark: the seed made no difference
-        if setup != wanted[r.benchmark]:
+        # the cell's key under the wanted setup (any dataset: the record's own fingerprint)
+        if not cell_key(model, r.benchmark, r.condition, r.fingerprint, wanted[r.benchmark]).matches(r):
             continue
+        setup = wanted[r.benchmark]
         for column, value in r.values.items():
             latest[(r.benchmark, r.condition, column)] = (model, r.benchmark, r.condition, column, value,
                                                          setup.label())

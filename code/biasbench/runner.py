@@ -10,11 +10,8 @@ a model has every condition of a benchmark, and the wide CSV is re-derived.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -28,16 +25,16 @@ from .data import model_input as mi
 from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import Batch, UnreadableCounter, batches
+from .device import (SplitOnOOM, compile_limits, device_name, forward, free_cuda_memory, global_flags,
+                     precision_context, prepare_model)
 from .errors import ConfigError, UserError
 from .results import Record, ResultKey, ResultsStore, decisions
+from .results.keys import SUMMARY, cell_key, summary_key
 from .results.setup import Setup
 
 log = logging.getLogger("biasbench")
 
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
-
-
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
     device: str | None = None  # default: cuda when available
     batch_size: int = 64
@@ -66,7 +63,7 @@ class RunOptions:
     # compiled model is not compiled again for it. Always on with --compile.
     pad_last_batch: bool = False
     # Derive benchmark.csv at the end (False: append to the log only, e.g. in cluster jobs; the CSV
-    # is derived later by `python -m biasbench.results rebuild` or the sweep).
+    # is derived later by `biasbench results rebuild` or the sweep).
     write_csv: bool = True
 
     def resolved_device(self) -> torch.device:
@@ -82,13 +79,6 @@ class RunOptions:
             raise ConfigError(f"--device {self.device}: this machine has {torch.cuda.device_count()} visible GPU(s), "
                               f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
         return dev
-
-
-def device_name(device: torch.device) -> str:
-    """What a record stores as ``device``: "cpu", or "cuda:" and the GPU's name."""
-    if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
-    return device.type
 
 
 ModelLoader = Callable[[str, torch.device], torch.nn.Module]
@@ -139,90 +129,23 @@ class Fingerprints:
         return hit[1]
 
 
-@contextlib.contextmanager
-def _global_flags(precision: str, deterministic: bool):
-    """TF32 and determinism flags for the run, restored afterwards (they are process-global): the one
-    place a run changes them. fp32 means fp32: PyTorch lets cuDNN use TF32 by default, which the
-    faithful mode must not."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-             torch.backends.cudnn.deterministic)
-    saved_algorithms = (torch.are_deterministic_algorithms_enabled(),
-                        torch.is_deterministic_algorithms_warn_only_enabled())
-    saved_workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
-    tf32 = precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    if deterministic:
-        # cuBLAS is deterministic only with a fixed workspace (read when CUDA first initialises it)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-         torch.backends.cudnn.deterministic) = saved
-        torch.use_deterministic_algorithms(saved_algorithms[0], warn_only=saved_algorithms[1])
-        if saved_workspace is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-
-
-def _precision_context(precision: str, device: torch.device):
-    """A factory of the autocast context of ``precision`` (a no-op context for fp32/tf32)."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    if precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return lambda: torch.autocast(device.type, dtype=dtype)
-    return contextlib.nullcontext
-
-
-def _prepare(model: torch.nn.Module, device: torch.device, opts: RunOptions) -> torch.nn.Module:
-    # Frozen parameters: an attack's backward computes the input gradient only, never weight gradients.
-    model = model.to(device).eval().requires_grad_(False)
-    if opts.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if opts.compile:
-        model = torch.compile(model)
-    return model
-
-
-def _compile_limits(n_models: int) -> None:
-    """Every wrapped model shares one forward code object, and dynamo recompiles it per model
-    (and per batch shape) up to its cache limit (8), then silently falls back to eager: raise
-    the limit with the number of models of a chunk, and start each chunk from a clean cache."""
-    import torch._dynamo
-
-    torch._dynamo.reset()
-    limit = max(8, 4 * n_models)  # full batches, the last one, with and without gradients
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, limit)
-    if hasattr(torch._dynamo.config, "accumulated_cache_size_limit"):
-        torch._dynamo.config.accumulated_cache_size_limit = max(
-            torch._dynamo.config.accumulated_cache_size_limit, limit)
-
-
 def _load_chunk(chunk: list[str], load: ModelLoader, device: torch.device, opts: RunOptions):
     """The models of ``chunk`` loaded and prepared; None when they do not fit in GPU memory together."""
     loaded = {}
     if opts.compile:
-        _compile_limits(len(chunk))
+        compile_limits(len(chunk))
     try:
         for m in chunk:
-            loaded[m] = _prepare(load(m, device), device, opts)
+            loaded[m] = prepare_model(load(m, device), device, channels_last=opts.channels_last, compile=opts.compile)
         return loaded
     except torch.cuda.OutOfMemoryError:
         if len(chunk) == 1:
             raise UserError(f"CUDA out of memory while loading model {chunk[0]} alone on {device}: "
                             "it needs a GPU with more memory (or --device cpu)") from None
         loaded.clear()
-        _free_cuda_memory()
+        free_cuda_memory()
         log.warning("CUDA out of memory loading %d models at once: loading them in two halves", len(chunk))
         return None
-
-
-def _free_cuda_memory() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _chunks(items: Sequence[str], size: int | None) -> list[list[str]]:
@@ -249,10 +172,10 @@ def run(benchmarks: Sequence[Benchmark], models: Sequence[str], store: ResultsSt
     ``opts.preprocess == "model"`` feeds it and the paper's protocol names where it differs.
     """
     device = opts.resolved_device()
-    autocast = _precision_context(opts.precision, device)
+    autocast = precision_context(opts.precision, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # so nothing opens a context on GPU 0 behind our back
-    with _global_flags(opts.precision, opts.deterministic):
+    with global_flags(opts.precision, opts.deterministic):
         return _run(benchmarks, models, store, opts, load, shard, device, autocast, input_config)
 
 
@@ -307,7 +230,7 @@ def _run(benchmarks, models, store, opts, load, shard, device, autocast, input_c
         for m in models:
             images = images_of(cond.images, m)
             lists[bench.name, cond.name, m] = images, fingerprint(images)
-    keys = {(bench.name, cond.name, m): ResultKey(m, bench.name, cond.name, lists[bench.name, cond.name, m][1], setup)
+    keys = {(bench.name, cond.name, m): cell_key(m, bench.name, cond.name, lists[bench.name, cond.name, m][1], setup)
             for bench, cond, setup in cells for m in models}
     done = {} if opts.overwrite else store.newest(keys.values())
     passes: dict[str, list[_Work]] = defaultdict(list)
@@ -406,7 +329,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     cost = {id(w): w.condition.cost for w in works}
     evals_per_image = sum(cost[id(w)] for w in works for m in w.models if m in models)
     desc = f"{images.name}: {len({id(w.condition) for w in works})} conditions x {len(models)} model(s)"
-    split = _SplitOnOOM()
+    split = SplitOnOOM()
     start = time.perf_counter()
     done_images = 0
     with tqdm(total=round(len(images) * evals_per_image), unit="eval", desc=desc,
@@ -441,7 +364,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
                             finite.append((m, w.condition.name, torch.isfinite(logits).all()))
                         else:
                             if m not in logits_cache:
-                                logits_cache[m] = split(functools.partial(_forward, models[m], autocast=autocast), x)
+                                logits_cache[m] = split(functools.partial(forward, models[m], autocast=autocast), x)
                                 finite.append((m, w.condition.name, torch.isfinite(logits_cache[m]).all()))
                             logits = logits_cache[m]
                         acc[(id(w), m)].update(logits, y, idx, valid)
@@ -483,7 +406,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
     return records
 
 
-def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: _SplitOnOOM) -> torch.Tensor:
+def _transformed(transform, x0: torch.Tensor, idx: torch.Tensor, shared: dict, split: SplitOnOOM) -> torch.Tensor:
     """The batch ``x0`` under ``transform``. A transform with a ``shared_step`` (a function of the batch,
     e.g. the spectral filters' FFT) gets that step's output as a third argument, computed once per batch
     (kept in ``shared``) for every transform that names the same step."""
@@ -507,41 +430,12 @@ def _padded(batch: Batch, size: int) -> Batch:
     return Batch(images=batch.images[order], labels=batch.labels[order], indices=batch.indices[order], valid=valid)
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor, autocast) -> torch.Tensor:
-    with torch.no_grad(), autocast():
-        return model(x).float()
-
-
 def _attacked_forward(model, attack, autocast, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Logits of the attacked images. The attack runs under the run's precision too (its
     gradients are only used through their sign: no loss scaling, README "Precision")."""
     with autocast():
         x_adv = attack(model, x, y, idx)
-    return _forward(model, x_adv, autocast)
-
-
-class _SplitOnOOM:
-    """Runs one (condition, model) step; on CUDA out-of-memory, runs it on the two halves of its
-    batch instead (recursively) and concatenates. Every step is per image, so the numbers do not
-    change; only the failing step is split, not the whole pass."""
-
-    def __init__(self):
-        self.splits, self.smallest = 0, 0
-
-    def __call__(self, fn, *batch: torch.Tensor) -> torch.Tensor:
-        try:
-            return fn(*batch)
-        except torch.cuda.OutOfMemoryError:
-            n = len(batch[0])
-            if n == 1:
-                raise UserError("CUDA out of memory even at batch size 1: use fewer models per pass "
-                                "(--models_per_pass) or a GPU with more memory") from None
-        # outside the except block, so the failed attempt's tensors are freed first
-        _free_cuda_memory()
-        half = n // 2
-        self.splits += 1
-        self.smallest = min(self.smallest or half, half)
-        return torch.cat([self(fn, *(t[:half] for t in batch)), self(fn, *(t[half:] for t in batch))])
+    return forward(model, x_adv, autocast)
 
 
 def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprints, opts: RunOptions,
@@ -551,13 +445,12 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
         setup = Setup.of_run(opts, bench.seeded)
         conds = bench.conditions()
         keys: dict[str, list[ResultKey]] = {}
-        summary_key: dict[str, ResultKey] = {}
+        summaries: dict[str, ResultKey] = {}
         for m in models:  # each model's own image lists (``--preprocess``)
             fps = [fingerprint(images_of(c.images, m)) for c in conds]
-            combined = hashlib.sha256("".join(sorted(set(fps))).encode()).hexdigest()[:16]
-            keys[m] = [ResultKey(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)]
-            summary_key[m] = ResultKey(m, bench.name, "summary", combined, setup)
-        newest = store.newest([k for m in models for k in (*keys[m], summary_key[m])])
+            keys[m] = [cell_key(m, bench.name, c.name, fp, setup) for c, fp in zip(conds, fps)]
+            summaries[m] = summary_key(m, bench.name, fps, setup)
+        newest = store.newest([k for m in models for k in (*keys[m], summaries[m])])
         for m in models:
             if any(k not in newest for k in keys[m]):
                 continue
@@ -568,10 +461,10 @@ def _summaries(benchmarks, models, store: ResultsStore, fingerprint: Fingerprint
                             "device with --overwrite", bench.name, m, ", ".join(sorted(d or "unrecorded" for d in on)))
                 continue
             summary = bench.summarize(values)
-            previous = newest.get(summary_key[m])
+            previous = newest.get(summaries[m])
             if summary and (opts.overwrite or previous is None or previous.values != summary):
-                out.append(Record(model=m, benchmark=bench.name, condition="summary", values=summary,
-                                  n_images=0, fingerprint=summary_key[m].fingerprint, seed=setup.seed,
+                out.append(Record(model=m, benchmark=bench.name, condition=SUMMARY, values=summary,
+                                  n_images=0, fingerprint=summaries[m].fingerprint, seed=setup.seed,
                                   precision=opts.precision, n_samples=opts.n_samples, preprocess=opts.preprocess,
                                   device=on.pop()))
     return out

@@ -15,7 +15,7 @@ tables (the toolbox's ``raw-data/<dataset>/<dataset>_subject-NN_session_1.csv`` 
 model's table written with ``--responses-dir``), trials matched by stimulus (the last
 ``_`` field of the image name, so the toolbox's per-subject trial prefixes do not matter),
 per subject and condition; a human's ``na`` answer counts as an error, as in the toolbox.
-The human tables are downloaded on first use (``data.human_responses``).
+The human tables are downloaded on first use (``prepare/human_responses.py``).
 README, "Error consistency".
 
     python -m biasbench.analysis.error_consistency --results raw-data/benchmark.csv --out ec.csv
@@ -123,8 +123,8 @@ def human_tables(folder: str | Path, dataset: str) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m biasbench.analysis.error_consistency", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "biasbench consistency") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", help="results CSV whose log holds per-image decisions: every pair of models")
     parser.add_argument("--precision", default="fp32")
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             humans_dir = args.humans
             if humans_dir is None:
                 from ..data import model_vs_human as mvh
-                from ..data.human_responses import ensure_human_responses
+                from ..prepare.human_responses import ensure_human_responses
                 from ..paths import offline
 
                 humans_dir = ensure_human_responses(mvh.cache_root(args.cache_dir), offline=args.offline or offline())

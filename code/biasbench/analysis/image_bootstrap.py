@@ -143,14 +143,14 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
                           "n_resamples": v.n_resamples} for k, v in rows.items()])
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "biasbench intervals") -> int:
     """``python -m biasbench.analysis.image_bootstrap --results CSV --model M --out ci.csv``"""
     import argparse
 
     from ..errors import UserError, exit_status
     from ..results import ResultsStore
 
-    parser = argparse.ArgumentParser(prog="python -m biasbench.analysis.image_bootstrap", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", required=True, help="results CSV whose log holds per-image decisions")
     parser.add_argument("--model", required=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ResultsError
+from ..flags import comma_list
 from ..results.setup import split_row
 from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, Metrics, compute_metrics
@@ -108,7 +109,7 @@ def _select_setup(df: pd.DataFrame, setup: str, path) -> tuple[pd.DataFrame, int
 
 def parse_highlights(text: str | None) -> list[str]:
     """``a,b`` -> ["a", "b"] (empty names dropped, order kept, duplicates removed)."""
-    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    names = comma_list(text)
     return list(dict.fromkeys(names))
 
 

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from ..errors import ConfigError
+from ..flags import comma_list
 from ._common import check_eps
 
 # The paper's adversarial column: PGD-40 at eps 0.5/255 is called "low".
@@ -33,7 +34,7 @@ def parse_eps(text: str | float | Sequence[str | float], flag: str = "--eps") ->
     values: list[float] = []
     for item in items:
         if isinstance(item, str):
-            parts = item.split(",")
+            parts = comma_list(item, keep_empty=True)
             if any(not p.strip() for p in parts):
                 raise ConfigError(f"{flag} value {item!r} has an empty entry (expected e.g. 1/255,4/255)")
             values.extend(_parse_one(p, flag) for p in parts)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm
-from ..cli import bool_flag
+from ..attacks import LOW_EPS, PGDAttack, autoattack, eps_column, eps_label, fgsm, parse_eps
+from ..errors import ConfigError
+from ..flags import Option, comma_list, integer
+from . import imagenet
 from .base import Benchmark, Column, Condition
-from .imagenet import add_arguments as add_imagenet_arguments
 
 log = logging.getLogger("biasbench")
 
@@ -111,14 +112,29 @@ class Adversarial(Benchmark):
         return out
 
 
-def add_arguments(parser, add) -> None:
-    add_imagenet_arguments(parser, add)
-    bool_flag(add, "--pgd", help="L-inf PGD (the default when no attack is named); also --pgd true/false")
-    bool_flag(add, "--fgsm", help="FGSM at the same budgets")
-    bool_flag(add, "--aa", help="AutoAttack (standard, L-inf) through torchattacks")
-    add("--eps", default="0.5/255", help="budgets on the [0,1] scale, e.g. 0.5/255 or 0.5/255,1/255,4/255")
-    add("--steps", type=int, default=40, help="PGD steps")
-    add("--step_size", "--step-size", default="2/255", help="absolute PGD step size (the paper's 2/255)")
+ATTACKS = ("PGD", "FGSM", "AutoAttack")
+
+
+def _attacks(given) -> tuple[str, ...]:
+    chosen = comma_list(given)
+    for a in chosen:
+        if a not in ATTACKS:
+            raise ConfigError(f"attacks: unknown attack {a!r}; expected some of {', '.join(ATTACKS)}")
+    return tuple(a for a in ATTACKS if a in chosen) or ("PGD",)
+
+
+OPTIONS = [
+    *imagenet.OPTIONS,
+    # The reference's boolean flags, each switching one attack on; PGD when none is.
+    Option("attacks", (), "L-inf attack at the --eps budgets (PGD when none is named; also --pgd true/false)", default=("PGD",), parse=_attacks, type=tuple[str, ...],
+           switches={"--pgd": "PGD", "--fgsm": "FGSM", "--aa": "AutoAttack"}, columns=True),
+    Option("eps", ("--eps",), "budgets on the [0,1] scale, e.g. 0.5/255 or 0.5/255,1/255,4/255",
+           default=(LOW_EPS,), shown="0.5/255", parse=lambda v: tuple(parse_eps(v)), type=tuple[float, ...],
+           columns=True),
+    Option("steps", ("--steps",), "PGD steps", default=40, parse=integer("--steps"), type=int, columns=True),
+    Option("step_size", ("--step_size", "--step-size"), "absolute PGD step size (the paper's 2/255)",
+           default=2 / 255, shown="2/255", parse=lambda v: parse_eps(v, "--step_size")[0], type=float),
+]
 
 
 def build(name, config, datasets):

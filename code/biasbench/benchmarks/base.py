@@ -8,7 +8,7 @@ columns of all its conditions, read by name. The runner does the rest.
 
 Every benchmark module also declares, without reading any data, the columns it
 writes (``declared_columns(name, config)``: a list of ``Column``): the listing
-``python -m biasbench.benchmarks``, the README's column table and the analysis's
+``biasbench benchmarks``, the column table of docs/benchmarks.md and the analysis's
 column names come from there (README "Benchmarks and their columns").
 """
 

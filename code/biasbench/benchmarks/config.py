@@ -1,90 +1,67 @@
-"""What benchmarks are built from: one typed, frozen ``Config`` (data folders, selections,
-options), made once from the parsed flags by ``biasbench.cli`` (or by hand, from Python).
+"""What benchmarks are built from: one typed, frozen ``Config``, made once per run by the front
+door (``biasbench.suite``) from the command line's flags or ``biasbench.evaluate``'s keywords.
 
-``Config()`` is the paper's protocol with no data given: every corruption and severity,
-PGD-40 at 0.5/255, the paper's two model-vs-human datasets. The column declarations
+Its fields are the few every benchmark reads (``CORE``) plus every option the benchmark modules
+declare (``OPTIONS`` of each module in ``REGISTRY``): a declared option is a field, with its
+declared default and type, and nothing else needs to know it (docs/architecture.md "Options are
+declared once"). ``Config()`` is the paper's protocol with no data given: every corruption and
+severity, PGD-40 at 0.5/255, the paper's two model-vs-human datasets. The column declarations
 (``declared_columns``) read only the selections, so ``Config()`` lists the full benchmarks.
 ``Datasets`` reads a dataset shared by several benchmarks (ImageNet val) once per build.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from ..attacks import LOW_EPS, parse_eps
-from ..data import corruptions as cdata
-from ..data.model_vs_human import PAPER_DATASETS
+from .registry import options_of
 
-ATTACKS = ("PGD", "FGSM", "AutoAttack")
-
-
-@dataclass(frozen=True)
-class Config:
-    # Dataset folders (None: not given). --data-root has already filled in the ones found there.
-    imagenet: Path | None = None
-    real_labels: Path | None = None
-    imagenet_c: Path | None = None
-    imagenet_cbar: Path | None = None
-    imagenet_a: Path | None = None
-    imagenet_r: Path | None = None
-    imagenet_sketch: Path | None = None
-    imagenet_v2: Path | None = None
-    mvh_root: Path | None = None
-    data_root: Path | None = None
-    # How datasets are read.
-    check_dataset: bool = True
-    n_samples: int | None = None
-    # Selections.
-    corruptions: tuple[str, ...] = cdata.IMAGENET_C
-    severities: tuple[int, ...] = cdata.SEVERITIES
-    cbar_corruptions: tuple[str, ...] = cdata.IMAGENET_CBAR
-    cbar_severities: tuple[int, ...] = cdata.SEVERITIES
-    mvh_datasets: tuple[str, ...] = PAPER_DATASETS
-    attacks: tuple[str, ...] = ("PGD",)  # some of ATTACKS
-    eps: tuple[float, ...] = (LOW_EPS,)
-    steps: int = 40
-    step_size: float = 2 / 255
-    seed: int = 0
-    # Options.
-    responses_dir: Path | None = None
-    cache_dir: str | None = None
-    offline: bool = False
-    progress: bool = True
+# (field, type, default) of what every benchmark reads; the run's seed and subset size are set
+# from its RunOptions by the front door (one value each: biasbench.suite.Request).
+CORE = [
+    ("data_root", Path | None, None),  # --data-root: declared data folders are found under it
+    ("check_dataset", bool, True),  # check class and image counts
+    ("n_samples", int | None, None),  # a class-balanced subset of N images
+    ("seed", int, 0),
+    ("cache_dir", str | None, None),  # downloads (model-vs-human datasets)
+    ("offline", bool, False),
+    ("progress", bool, True),
     # Benchmarks named explicitly (a script's own, or --benchmarks): for them missing data is an
     # error; a suite run over "whatever has data" skips them instead.
-    asked: frozenset[str] = frozenset()
+    ("asked", frozenset, frozenset()),
+]
 
-    @classmethod
-    def from_flags(cls, flags: dict, asked=()) -> Config:
-        """From parsed flag values by destination name (``vars(args)``; a script without a
-        flag has no entry and gets the default), checked and converted: a bad value is a
-        ConfigError naming its flag."""
-        known = {f.name for f in fields(cls)}
-        given = {k: v for k, v in flags.items() if k in known and v is not None}
-        for key in ("imagenet", "real_labels", "imagenet_c", "imagenet_cbar", "imagenet_a", "imagenet_r",
-                    "imagenet_sketch", "imagenet_v2", "mvh_root", "data_root", "responses_dir"):
-            if key in given:
-                given[key] = Path(given[key]).expanduser()
-        for key, valid, flag in (("corruptions", cdata.IMAGENET_C, "--corruptions"),
-                                 ("cbar_corruptions", cdata.IMAGENET_CBAR, "--cbar-corruptions")):
-            if key in given:
-                given[key] = tuple(cdata.select(given[key], valid, flag))
-        for key, flag in (("severities", "--severities"), ("cbar_severities", "--cbar-severities")):
-            if key in given:
-                given[key] = tuple(cdata.select_severities(given[key], flag))
-        if "mvh_datasets" in given:
-            from .model_vs_human import parse_datasets
+OPTIONS = {o.dest: o for o in options_of()}
 
-            given["mvh_datasets"] = tuple(parse_datasets(given["mvh_datasets"]))
-        if "eps" in given:
-            given["eps"] = tuple(parse_eps(given["eps"]))
-        if "step_size" in given:
-            given["step_size"] = parse_eps(given["step_size"], "--step_size")[0]
-        if {"pgd", "fgsm", "aa"} & set(flags):
-            chosen = [a for a, flag in zip(ATTACKS, ("pgd", "fgsm", "aa")) if flags.get(flag)]
-            given["attacks"] = tuple(chosen) or ("PGD",)  # PGD when no attack is named
-        return cls(**given, asked=frozenset(asked))
+
+def _from_values(cls, values: Mapping[str, Any], asked: Iterable[str] = ()) -> Config:
+    """The config of ``values`` (parsed flags by destination, or Python keywords; None or absent:
+    not given), each declared option parsed by its own declaration (a bad value is a ConfigError
+    naming its flag); a data folder not given is its declared folder under ``data_root`` when that
+    exists."""
+    given: dict[str, Any] = {k: values[k] for k, _, _ in CORE if values.get(k) is not None and k != "asked"}
+    root = values.get("data_root")
+    if root is not None:
+        root = given["data_root"] = Path(root).expanduser()  # checked to be a folder when benchmarks are built
+    for dest, option in OPTIONS.items():
+        raw = option.from_flags(values)
+        if raw is not None:
+            given[dest] = option.value(raw)
+        elif option.folder and root is not None and (root / option.folder).exists():
+            given[dest] = root / option.folder
+    return cls(**given, asked=frozenset(asked))
+
+
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(name, kind, dataclasses.field(default=default)) for name, kind, default in CORE]
+    + [(o.dest, o.type, dataclasses.field(default=o.default)) for o in OPTIONS.values()],
+    frozen=True,
+    namespace={"from_values": classmethod(_from_values), "__doc__": __doc__, "__module__": __name__},
+)
 
 
 class Datasets:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..metrics.criticalband import SUMMARY_KEYS, make_grid, summary
 from ..transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from .base import Benchmark, Column, Condition, family
-from .imagenet import add_arguments as add_imagenet_arguments
+from . import imagenet
 
 NOISE_FREE = "sd=0"
 
@@ -74,8 +74,7 @@ class CriticalBand(Benchmark):
                         summary=True)]
 
 
-def add_arguments(parser, add) -> None:
-    add_imagenet_arguments(parser, add)
+OPTIONS = imagenet.OPTIONS
 
 
 def build(name, config, datasets):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from ..data.imagenet import real_labels, real_targets
+from ..flags import Option, path
 from ..metrics.accuracy import ReaL
 from .base import Benchmark, Column, Condition
 
@@ -44,11 +46,14 @@ class ImageNetReaL(Benchmark):
         return {REAL_TOP1: result["top1"]}
 
 
-def add_arguments(parser, add) -> None:
-    add("--imagenet", metavar="ROOT", subdir="imagenet",
-        help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin); --data-root default: DIR/imagenet")
-    add("--real-labels", "--real_labels", metavar="JSON",
-        help="ReaL labels real.json (default: ROOT/real.json if present, else the copy that ships with timm)")
+IMAGENET = Option("imagenet", ("--imagenet",), metavar="ROOT", folder="imagenet", parse=path, type=Path | None,
+                  help="ImageNet root holding val/<wnid>/*.JPEG (or val/ with meta.bin); --data-root default: "
+                       "DIR/imagenet")
+OPTIONS = [
+    IMAGENET,
+    Option("real_labels", ("--real-labels", "--real_labels"), metavar="JSON", parse=path, type=Path | None,
+           help="ReaL labels real.json (default: ROOT/real.json if present, else the copy that ships with timm)"),
+]
 
 
 def build(name, config, datasets):

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 from ..data import corruptions as data
+from ..flags import Option, path
 from ..metrics.corruption import mce, mean_accuracy, relative_mce
 from .base import Column, Condition
 from .corruptions import CorruptionBenchmark, cell_columns, complete
+from . import imagenet
 from .imagenet import CLEAN_COLUMNS, TOP1, TOP5
-from .imagenet import add_arguments as add_imagenet_arguments
 
 log = logging.getLogger("biasbench")
 
@@ -53,13 +55,17 @@ class ImageNetC(CorruptionBenchmark):
         return out
 
 
-def add_arguments(parser, add) -> None:
-    add("--imagenet-c", "--imagenet_c", dest="imagenet_c", metavar="ROOT", subdir="imagenet-c",
-        help="ImageNet-C root holding <corruption>/<1..5>/<wnid>/*.JPEG")
-    add("--corruptions", metavar="A,B", default=None,
-        help=f"ImageNet-C corruptions to evaluate, all 19 when not given: {', '.join(data.IMAGENET_C)}")
-    add("--severities", metavar="1,3", default=None, help="ImageNet-C severities to evaluate, 1..5 when not given")
-    add_imagenet_arguments(parser, add)  # --imagenet: the clean accuracy for relative mCE
+OPTIONS = [
+    Option("imagenet_c", ("--imagenet-c", "--imagenet_c"), "ImageNet-C root holding <corruption>/<1..5>/<wnid>/*.JPEG",
+           metavar="ROOT", folder="imagenet-c", parse=path, type=Path | None),
+    Option("corruptions", ("--corruptions",), "ImageNet-C corruptions to evaluate, all 19 when not given: "
+           f"{', '.join(data.IMAGENET_C)}", default=data.IMAGENET_C, shown="", metavar="A,B", type=tuple[str, ...],
+           parse=lambda v: tuple(data.select(v, data.IMAGENET_C, "--corruptions")), columns=True),
+    Option("severities", ("--severities",), "ImageNet-C severities to evaluate, 1..5 when not given",
+           default=data.SEVERITIES, shown="", metavar="1,3", type=tuple[int, ...],
+           parse=lambda v: tuple(data.select_severities(v, "--severities")), columns=True),
+    *imagenet.OPTIONS,  # --imagenet: the clean accuracy for relative mCE
+]
 
 
 SUMMARY_COLUMNS = [

@@ -4,7 +4,10 @@ Summary (every cell present): ``top1_acc/imagenet-cbar`` = plain mean of the 50 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..data import corruptions as data
+from ..flags import Option, path
 from ..metrics.corruption import mean_accuracy
 from .base import Column
 from .corruptions import CorruptionBenchmark, cell_columns, complete
@@ -20,13 +23,18 @@ class ImageNetCBar(CorruptionBenchmark):
         return {MEAN.name: mean_accuracy(cells)}
 
 
-def add_arguments(parser, add) -> None:
-    add("--imagenet-cbar", "--imagenet_cbar", dest="imagenet_cbar", metavar="ROOT", subdir="imagenet-cbar",
-        help="ImageNet-C-bar root holding <corruption>/<1..5 or parameter value>/<wnid>/*.JPEG")
-    add("--cbar-corruptions", "--cbar_corruptions", dest="cbar_corruptions", metavar="A,B", default=None,
-        help=f"ImageNet-C-bar corruptions to evaluate, all 10 when not given: {', '.join(data.IMAGENET_CBAR)}")
-    add("--cbar-severities", "--cbar_severities", dest="cbar_severities", metavar="1,3", default=None,
-        help="ImageNet-C-bar severities to evaluate, 1..5 when not given")
+OPTIONS = [
+    Option("imagenet_cbar", ("--imagenet-cbar", "--imagenet_cbar"), "ImageNet-C-bar root holding "
+           "<corruption>/<1..5 or parameter value>/<wnid>/*.JPEG", metavar="ROOT", folder="imagenet-cbar", parse=path,
+           type=Path | None),
+    Option("cbar_corruptions", ("--cbar-corruptions", "--cbar_corruptions"), "ImageNet-C-bar corruptions to evaluate, "
+           f"all 10 when not given: {', '.join(data.IMAGENET_CBAR)}", default=data.IMAGENET_CBAR, shown="",
+           metavar="A,B", type=tuple[str, ...],
+           parse=lambda v: tuple(data.select(v, data.IMAGENET_CBAR, "--cbar-corruptions")), columns=True),
+    Option("cbar_severities", ("--cbar-severities", "--cbar_severities"), "ImageNet-C-bar severities to evaluate, "
+           "1..5 when not given", default=data.SEVERITIES, shown="", metavar="1,3", type=tuple[int, ...],
+           parse=lambda v: tuple(data.select_severities(v, "--cbar-severities")), columns=True),
+]
 
 
 def build(name, config, datasets):

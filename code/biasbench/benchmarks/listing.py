@@ -1,14 +1,15 @@
-"""Each benchmark's data and columns, from the registry and its column declarations: the
-listing of ``python -m biasbench.benchmarks`` / ``biasbench benchmarks`` and the column
-table of docs/benchmarks.md (``python -m biasbench.benchmarks --readme`` prints it; a test keeps them equal)."""
+"""Each benchmark's data and columns, from the registry, its declared options and its column
+declarations: the listing of ``biasbench benchmarks`` and the column table of docs/benchmarks.md
+(``biasbench benchmarks --readme`` prints it; a test keeps them equal)."""
 
 from __future__ import annotations
 
 from ..attacks import LOW_EPS
 from ..data.model_vs_human import OOD_DATASETS
-from . import REGISTRY, Config
+from ..flags import OneLineErrors
+from . import REGISTRY, Config, options_of
+from .adversarial import ATTACKS
 from .base import Column
-from .config import ATTACKS
 
 # The README's table shows the optional columns too: every attack at two budgets
 # (--pgd --fgsm --aa --eps 0.5/255,4/255) and all 17 model-vs-human sets (--mvh-datasets all).
@@ -28,12 +29,7 @@ def families(columns: list[Column]) -> list[tuple[Column, int]]:
 
 def data_folder(name: str) -> str:
     """The folder under --data-root where the benchmark's data flag finds its data by default."""
-    from ..cli import make_parser  # the flags live in the parser (cli imports this package)
-
-    spec = REGISTRY[name]
-    _, flags = make_parser([name])
-    dest = next(a.dest for a in flags.parser._actions if spec.data_flag in a.option_strings)
-    return flags.subdirs.get(dest, "-")
+    return REGISTRY[name].data_option().folder or "-"
 
 
 def describe(config: Config | None = None, every_column: bool = False) -> str:
@@ -63,28 +59,22 @@ def readme_table() -> str:
 
 
 def parser(prog: str):
-    """The listing's flags: ``--all``, ``--readme`` and the selections its columns depend on."""
-    from ..cli import OneLineErrors, bool_flag
-
+    """The listing's flags: ``--all``, ``--readme`` and the declared options the columns depend on."""
     p = OneLineErrors(prog=prog, description="each benchmark's data and the columns it writes")
     p.add_argument("--all", action="store_true", help="every column, not one line per family")
     p.add_argument("--readme", action="store_true", help="the column table of docs/benchmarks.md (markdown)")
-    for flag in ("--corruptions", "--severities", "--cbar-corruptions", "--cbar-severities", "--eps",
-                 "--mvh-datasets"):
-        p.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, help=f"columns for this {flag}")
-    p.add_argument("--steps", type=int, default=None, help="PGD steps")
-    for flag in ("--pgd", "--fgsm", "--aa"):
-        bool_flag(p.add_argument, flag, help=f"columns with {flag}")
+    for option in options_of():
+        if option.columns:
+            option.add_to(p)
     return p
 
 
-def main(argv=None, prog: str = "python -m biasbench.benchmarks") -> int:
-
+def main(argv=None, prog: str = "biasbench benchmarks") -> int:
     from ..errors import UserError, exit_status
 
     args = parser(prog).parse_args(argv)
     try:
-        print(readme_table() if args.readme else describe(Config.from_flags(vars(args)), every_column=args.all))
+        print(readme_table() if args.readme else describe(Config.from_values(vars(args)), every_column=args.all))
     except UserError as e:
         return exit_status(e)
     return 0

@@ -31,11 +31,13 @@ import torch
 
 from ..data.imagelist import ImageList
 from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
-                                   ensure_dataset, image_infos, is_present, offline_message, read_dataset)
+                                   image_infos, is_present, read_dataset)
 from ..errors import ConfigError, DatasetError, did_you_mean
+from ..flags import Option, comma_list, path
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
 from ..metrics.sixteen_class import CATEGORIES, category_probabilities
-from ..results.record import ResultKey
+from ..prepare.model_vs_human import ensure_dataset, offline_message
+from ..results.keys import cell_key
 from ..results.setup import Setup
 from .base import Benchmark, Column, Condition, family
 
@@ -176,7 +178,7 @@ class ModelVsHuman(Benchmark):
         images_of = images_of or model_images(models, opts)
         fingerprint = Fingerprints()  # once per distinct list: a fingerprint stats every file
         conds = self.conditions()
-        keys = {(m, cond.name): ResultKey(m, self.name, cond.name, fingerprint(images_of(cond.images, m)), setup)
+        keys = {(m, cond.name): cell_key(m, self.name, cond.name, fingerprint(images_of(cond.images, m)), setup)
                 for cond in conds for m in models}
         newest = store.newest(keys.values())
         written = 0
@@ -207,15 +209,15 @@ def _file_safe(model: str) -> str:
 
 def parse_datasets(text: str) -> list[str]:
     """``all``, ``paper`` (cue-conflict, stylized) or a comma-separated list of dataset names."""
-    text = (text or "").strip()
+    if not isinstance(text, str):  # a list from Python
+        text = ",".join(text)
+    text = text.strip()
     if text == "all":
         return list(OOD_DATASETS)
     if text in ("", "paper", "default"):
         return list(PAPER_DATASETS)
     chosen = []
-    for item in (t.strip() for t in text.split(",")):
-        if not item:
-            continue
+    for item in comma_list(text):
         if item not in DATASETS:
             raise ConfigError(f"--mvh-datasets: unknown dataset {item!r}{did_you_mean(item, DATASETS)}; "
                               "expected 'all', 'paper' or some of "
@@ -227,16 +229,18 @@ def parse_datasets(text: str) -> list[str]:
     return chosen
 
 
-def add_arguments(parser, add) -> None:
-    add("--mvh-root", "--mvh_root", metavar="DIR", subdir="model-vs-human",
-        help="folder holding the model-vs-human datasets as <name>/ (default: downloaded on first use from the "
-             "toolbox's GitHub release v0.1 into <cache-dir>/model-vs-human)")
-    add("--mvh-datasets", "--mvh_datasets", default="paper",
-        help="model-vs-human datasets: 'paper' (cue-conflict and stylized, the paper's), 'all' (the 17 of the "
-             f"toolbox's OOD accuracy), or a comma-separated list of: {', '.join(DATASETS)}")
-    add("--responses-dir", "--responses_dir", metavar="DIR", default=None,
-        help="also write model-vs-human response tables (subj,session,trial,rt,object_response,category,"
-             "condition,imagename) to DIR/<dataset>/")
+OPTIONS = [
+    Option("mvh_root", ("--mvh-root", "--mvh_root"), "folder holding the model-vs-human datasets as <name>/ "
+           "(default: downloaded on first use from the toolbox's GitHub release v0.1 into <cache-dir>/model-vs-human)",
+           metavar="DIR", folder="model-vs-human", parse=path, type=Path | None),
+    Option("mvh_datasets", ("--mvh-datasets", "--mvh_datasets"), "model-vs-human datasets: 'paper' (cue-conflict "
+           "and stylized, the paper's), 'all' (the 17 of the toolbox's OOD accuracy), or a comma-separated list of: "
+           f"{', '.join(DATASETS)}", default=PAPER_DATASETS, shown="paper", type=tuple[str, ...],
+           parse=lambda v: tuple(parse_datasets(v)), columns=True),
+    Option("responses_dir", ("--responses-dir", "--responses_dir"), "also write model-vs-human response tables "
+           "(subj,session,trial,rt,object_response,category,condition,imagename) to DIR/<dataset>/", metavar="DIR",
+           parse=path, type=Path | None),
+]
 
 
 def _root(config) -> Path | None:

@@ -7,10 +7,12 @@ are 1000-way. Columns: ``top1_acc/<name>`` and ``top5_acc/<name>``.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from ..data import ood
 from ..data.imagelist import ImageList
 from ..data.synsets import subset_indices
+from ..flags import Option, path
 from ..metrics.accuracy import TopK
 from .base import Benchmark, Column, Condition
 
@@ -31,16 +33,14 @@ class ShiftedSet(Benchmark):
         return {f"top1_acc/{self.name}": result["top1"], f"top5_acc/{self.name}": result["top5"]}
 
 
-def add_arguments(parser, add) -> None:
-    for lay in ood.LAYOUTS.values():
-        dest = lay.name.replace("-", "_")
-        add(lay.flag, "--" + dest, dest=dest, metavar="ROOT", subdir=lay.name,
-            help=f"{lay.title} root ({lay.total:,} images in {lay.n_classes} class folders)")
+OPTIONS = [Option(lay.name.replace("-", "_"), (lay.flag, "--" + lay.name.replace("-", "_")),
+                  f"{lay.title} root ({lay.total:,} images in {lay.n_classes} class folders)", metavar="ROOT",
+                  folder=lay.name, parse=path, type=Path | None)
+           for lay in ood.LAYOUTS.values()]
 
 
 def build(name, config, datasets):
-    root = {"imagenet-a": config.imagenet_a, "imagenet-r": config.imagenet_r, "imagenet-sketch": config.imagenet_sketch,
-            "imagenet-v2": config.imagenet_v2}[name]
+    root = getattr(config, name.replace("-", "_"))  # its Option's dest
     return ShiftedSet(name, ood.read(name, root, check=config.check_dataset, n_samples=config.n_samples)) \
         if root else None
 

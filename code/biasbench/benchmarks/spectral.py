@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..transforms.spectral import CUTOFFS, PREFERENCE_CUTOFFS, Bandpass
 from .base import Benchmark, Column, Condition, family
-from .imagenet import add_arguments as add_imagenet_arguments
+from . import imagenet
 
 KINDS = {"LFC": True, "HFC": False}  # column tag -> low-pass?
 PREFERENCES = {"LPP": "LFC", "HPP": "HFC"}  # preference -> the ratios it averages
@@ -85,8 +85,7 @@ class Spectral(Benchmark):
         return out
 
 
-def add_arguments(parser, add) -> None:
-    add_imagenet_arguments(parser, add)
+OPTIONS = imagenet.OPTIONS
 
 
 def build(name, config, datasets):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DatasetError
+from ..flags import comma_list
 from . import cbar_manifest
 from .folders import class_folders, existing_dir
 from .imagelist import AS_IS, ImageList
@@ -48,6 +49,17 @@ IMAGENET_CBAR_PARAMS: dict[str, tuple[float, ...]] = {
 }
 IMAGENET_CBAR = tuple(IMAGENET_CBAR_PARAMS)
 
+
+def severity_folder(severity: int) -> str:
+    """The folder name of severity 1..5 in ImageNet-C and in the released ImageNet-C-bar download."""
+    return str(severity)
+
+
+def cbar_severity_folder(corruption: str, severity: int) -> str:
+    """The folder name ``make_imagenet_c_bar.py`` gives severity 1..5 of ``corruption``: its parameter
+    value, ``"{:.2f}"`` (``2.35``, ``10.00``)."""
+    return f"{IMAGENET_CBAR_PARAMS[corruption][severity - 1]:.2f}"
+
 _GROUPS = ("noise", "blur", "weather", "digital", "extra")
 RELAX = "--check_dataset false"
 
@@ -58,7 +70,7 @@ def select(text: str | Sequence[str] | None, valid: Sequence[str], flag: str) ->
     """Corruption names from ``a,b`` (None: all), in the canonical order; unknown names are a ConfigError."""
     if text is None:
         return list(valid)
-    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    items = comma_list(text)
     for t in items:
         if t not in valid:
             raise ConfigError(f"{flag}: unknown corruption {t!r}; valid: {', '.join(valid)}")
@@ -71,7 +83,7 @@ def select_severities(text: str | Sequence[int] | None, flag: str) -> list[int]:
     """Severities from ``1,3`` (None: 1..5); anything but integers 1..5 is a ConfigError."""
     if text is None:
         return list(SEVERITIES)
-    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
+    items = comma_list(text, keep_empty=True) if isinstance(text, str) else list(text)
     out = set()
     for t in items:
         try:
@@ -146,11 +158,11 @@ def _read_cells(kind: _Kind, root: str | Path, corruptions: Sequence[str], sever
     cells: Cells = {}
     for c in corruptions:
         folder = _corruption_dir(root, c, kind)
-        sev_dirs = cbar_severity_dirs(folder, c) if kind.cbar else {s: folder / str(s) for s in SEVERITIES}
+        sev_dirs = cbar_severity_dirs(folder, c) if kind.cbar else {s: folder / severity_folder(s) for s in SEVERITIES}
         for s in severities:
             d = sev_dirs.get(s)
             if d is None or not d.is_dir():
-                names = f"{s} or {IMAGENET_CBAR_PARAMS[c][s - 1]:.2f}" if kind.cbar else str(s)
+                names = f"{s} or {cbar_severity_folder(c, s)}" if kind.cbar else severity_folder(s)
                 raise DatasetError(
                     f"{kind.title} at {root}: no severity {s} folder for {c} (expected {folder}/{names}/<wnid>/); "
                     f"pass {kind.severities_flag} to evaluate only the severities you have")

@@ -18,8 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DatasetError
+from .decode import decode
 from .decoded_cache import DecodedCache
-from .imagelist import ImageList, decode
+from .imagelist import ImageList
 from .model_input import image_size
 
 

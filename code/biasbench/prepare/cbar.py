@@ -25,10 +25,10 @@ import numpy as np
 from PIL import Image
 
 from ..data import cbar_manifest
-from ..data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES
-from ..data.imagelist import RESIZE_CROP, decode
+from ..data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES, cbar_severity_folder
+from ..data.decode import decode
+from ..data.imagelist import RESIZE_CROP
 from ..data.synsets import imagenet_wnids
-from ..data.synthetic_corruptions import cbar_severity_folder
 from ..errors import UserError
 from .cbar_corruptions import CORRUPTIONS
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import DatasetError, UserError, exit_status
 from ..files import safe_extract
+from ..flags import comma_list
 from . import fetch as dl
 from . import imagenet_val
 from .sources import DATASETS, Archive, Dataset
@@ -32,7 +33,7 @@ GENERATED = ("cbar",)  # made here from ImageNet val rather than downloaded (bia
 
 
 def _parse_datasets(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    items = comma_list(text)
     if items == ["all"]:
         return list(ORDER + GENERATED)
     bad = [t for t in items if t not in DATASETS and t not in ("val",) + GENERATED]
@@ -194,8 +195,8 @@ def _bool(text: str) -> bool:
     return text.lower() in ("true", "1", "yes")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv=None, prog: str | None = None) -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
     p.add_argument("--datasets", default=None,
                    help=f"'all' or a comma list of {', '.join(ORDER + GENERATED)}, val (default: all; only val when "

@@ -76,8 +76,8 @@ def _export(store: ResultsStore, out: str, model: str | None, precision: str) ->
     print(f"wrote {out}: {len(table)} decisions of {table['model'].nunique()} model(s) in {len(chosen)} records")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m biasbench.results", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "biasbench results") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild", help="re-derive the results CSV from its log")
     show = commands.add_parser("show", help="list models (or one model's records and latest values)")

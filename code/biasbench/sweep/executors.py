@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..flags import comma_list
 from .job import SweepJob
 from .plan import Job
 from .state import SLURM_QUEUED, SLURM_RUNNING, SweepDir
@@ -238,7 +239,7 @@ def _job_visible_devices(gpus: tuple[int, ...]) -> str | None:
     parent = os.environ.get("CUDA_VISIBLE_DEVICES")
     if parent is None or not gpus:
         return None
-    entries = [e.strip() for e in parent.split(",") if e.strip()]
+    entries = comma_list(parent)
     return ",".join(entries[i] for i in gpus)
 
 

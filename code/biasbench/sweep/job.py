@@ -1,8 +1,9 @@
 """What runs inside one job of a sweep: the suite's own command line, in-process.
 
 A ``SweepJob`` is pickled by submitit and called on the compute node (or called directly by the
-debug executor). It runs ``run_suite.py``'s code path with the user's flags plus the job's
-models, benchmark and shard, appending to the shared results log (one shard file per process, no
+debug executor). It runs the front door (``suite.evaluate``) on its ``Request``: the user's flags plus
+the job's models, benchmark and shard, made into a request when the sweep was submitted (``argv``
+keeps them as text, for the log), appending to the shared results log (one shard file per process, no
 lock) without deriving the CSV, and reports running / finished / failed in the sweep folder.
 On a Slurm time-out or preemption submitit calls ``checkpoint`` and requeues the job; the runner
 then skips what the log already holds.
@@ -14,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from .. import suite
 from ..errors import UserError
 from .state import SweepDir
 
@@ -41,12 +43,10 @@ class SweepJob:
     sweep_dir: str
     key: str
     cwd: str  # where the sweep was submitted: relative paths in argv are relative to it
-    argv: list[str] = field(default_factory=list)  # the suite's flags for exactly this job
+    argv: list[str] = field(default_factory=list)  # the suite's flags for exactly this job, as text
+    request: suite.Request | None = None  # the same, as the front door takes them
 
     def __call__(self, job_id: str | None = None) -> str:
-        from ..benchmarks import REGISTRY
-        from ..cli import execute, make_parser
-
         job_id = job_id or _current_job_id()
         self._requeued = False
         sweep = SweepDir(self.sweep_dir)
@@ -54,12 +54,9 @@ class SweepJob:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("biasbench").setLevel(logging.INFO)  # also when submitit configured logging first
         logging.getLogger("biasbench").info("sweep job %s (%s): %s", self.key, job_id, " ".join(self.argv))
-        names = list(REGISTRY)
         try:
             os.chdir(self.cwd)
-            parser, flags = make_parser(names, require_data=False)
-            args = parser.parse_args(self.argv)
-            execute(args, flags, names, require_data=False)
+            suite.evaluate(self.request)
         except UserError as err:
             sweep.write_run(self.key, job_id, "failed", _one_line(err))
             raise JobFailed(f"{self.key}: {err}") from None

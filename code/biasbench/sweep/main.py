@@ -20,10 +20,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..benchmarks import REGISTRY
-from ..cli import OneLineErrors, make_parser
+from .. import suite
+from ..cli import make_parser, to_request
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
 from ..errors import ConfigError, UserError, did_you_mean, exit_status
+from ..flags import OneLineErrors
 from ..results import ResultsStore
 from ..results.setup import Setup
 from ..runner import Fingerprints, RunOptions, finish
@@ -42,9 +44,9 @@ _OWN_FLAGS = {"--model": "use --models, --category or --all", "--shard": "the sw
               "--decoded-cache-readonly": "the sweep decides which job fills the decoded cache"}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = "biasbench sweep") -> argparse.ArgumentParser:
     p = OneLineErrors(
-        prog="sweep.py", allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Any other flag is a flag of run_suite.py (see python code/run_suite.py --help) and goes to every job.")
     which = p.add_argument_group("what to run")
     pick = which.add_mutually_exclusive_group()
@@ -82,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "biasbench sweep") -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sargs, rest = _parser().parse_known_args(argv)
+    sargs, rest = _parser(prog).parse_known_args(argv)
     try:
         for token in rest:
             flag = token.split("=", 1)[0]
@@ -124,19 +126,16 @@ def _resolve_models(sargs) -> tuple[list[str], dict[str, str]]:
     return models, {m: local.spec_of(m) for m in models}
 
 
-def _suite_args(rest: list[str], models: Sequence[str], benchmarks: str | None):
-
-    parser, flags = make_parser(list(REGISTRY), require_data=False)
-    parser.prog = "sweep.py (run_suite.py flags)"
+def _request(rest: list[str], models: Sequence[str], benchmarks: str | None, explicit: bool) -> suite.Request:
+    """The suite's request of ``rest`` (run_suite.py's flags) for ``models`` on ``benchmarks`` (default:
+    every benchmark whose data is given; ``explicit``: those must have it)."""
     extra = ["--model", ",".join(models)] + (["--benchmarks", benchmarks] if benchmarks else [])
-    return parser.parse_args(list(rest) + extra), flags
+    return _parse_request(list(rest) + extra, require_data=explicit)
 
 
-def _build(args, flags, explicit: bool) -> list:
-    from ..cli import build_benchmarks, select_benchmarks
-
-    names = select_benchmarks(args.benchmarks, list(REGISTRY)) if args.benchmarks else list(REGISTRY)
-    return build_benchmarks(args, flags, names, require_data=explicit)
+def _parse_request(argv: list[str], require_data: bool) -> suite.Request:
+    parser = make_parser(list(REGISTRY), require_data=False, prog="sweep.py (run_suite.py flags)")
+    return to_request(parser.parse_args(argv), list(REGISTRY), require_data=require_data)
 
 
 def _sweep_dir(sargs, results: str) -> SweepDir:
@@ -233,7 +232,7 @@ class _Submission:
     sargs: argparse.Namespace
     rest: list[str]  # the suite's flags, passed to every job
     models: list[str]
-    args: argparse.Namespace  # the suite's flags, parsed
+    request: suite.Request  # the suite's flags as a request
     opts: RunOptions
     built: list
     exec_opts: ex.ExecutorOptions
@@ -250,16 +249,14 @@ class _Submission:
 
 def _plan(sargs, rest: list[str]) -> _Submission:
     """The models, the benchmarks and the jobs of this submission (nothing is written)."""
-    from ..cli import run_options
-
     models, specs = _resolve_models(sargs)
-    args, flags = _suite_args(rest, models, sargs.benchmarks)
+    request = _request(rest, models, sargs.benchmarks, explicit=bool(sargs.benchmarks))
     exec_opts = _executor_options(sargs)
     kind = exec_opts.resolved_kind()
     if kind == "slurm":  # before anything asks the scheduler: a dead controller is one line, not a hang
         ex.check_slurm()
-    built = _build(args, flags, explicit=bool(sargs.benchmarks))
-    opts = run_options(args)
+    built = suite.build_benchmarks(request)
+    opts = request.options
     if opts.preprocess != "paper":  # the plan and its done check read the paper's image lists only
         raise ConfigError("--preprocess model is not supported by sweeps yet (each model has its own image lists); "
                           "run run_suite.py --preprocess model")
@@ -267,9 +264,9 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     jobs = make_plan(built, models, limit_s=sargs.time_limit * 60, images_per_second=sargs.images_per_second,
                      fingerprint=fingerprint, models_per_job=sargs.models_per_job, headroom=sargs.headroom,
                      specs=specs)
-    sweep = _sweep_dir(sargs, args.results)
-    return _Submission(sargs, list(rest), models, args, opts, built, exec_opts, kind, fingerprint, jobs, sweep,
-                       ResultsStore(args.results), {b.name: Setup.of_run(opts, b.seeded) for b in built})
+    sweep = _sweep_dir(sargs, request.results)
+    return _Submission(sargs, list(rest), models, request, opts, built, exec_opts, kind, fingerprint, jobs, sweep,
+                       ResultsStore(request.results), {b.name: Setup.of_run(opts, b.seeded) for b in built})
 
 
 def _check_no_earlier_plan_running(sub: _Submission, statuses: list) -> None:
@@ -292,7 +289,7 @@ def _write_plan(sub: _Submission) -> None:
     sargs = sub.sargs
     sub.sweep.write_plan({
         "version": 1, "name": sargs.name, "time": now(), "cwd": os.getcwd(), "argv": sub.rest,
-        "results": str(Path(sub.args.results).expanduser().resolve()), "precision": sub.opts.precision,
+        "results": str(Path(sub.request.results).expanduser().resolve()), "precision": sub.opts.precision,
         "setups": {name: asdict(setup) for name, setup in sub.setups.items()}, "models": list(sub.models),
         "benchmarks": [b.name for b in sub.built], "executor": sub.kind,
         "time_limit_min": sargs.time_limit, "images_per_second": sargs.images_per_second,
@@ -307,7 +304,8 @@ def _submit_jobs(sub: _Submission, work: list[Job], running: list[Job]) -> int:
         argv = sub.rest + job.argv() + ["--no-csv"]
         if fills and not fills[job.key]:
             argv.append("--decoded-cache-readonly")
-        pairs.append((job, SweepJob(str(sub.sweep.path), job.key, os.getcwd(), argv)))
+        job_request = _parse_request(argv, require_data=False)  # what the job runs, checked here
+        pairs.append((job, SweepJob(str(sub.sweep.path), job.key, os.getcwd(), argv, job_request)))
     _export_code_path()
     if sub.kind == "slurm":
         ids = ex.submit_slurm(pairs, sub.sweep, sub.exec_opts)
@@ -361,8 +359,7 @@ def submit(sargs, rest: list[str]) -> int:
 def status(sargs, rest: list[str]) -> int:
     sweep = SweepDir(sargs.sweep_dir) if sargs.sweep_dir else None
     if sweep is None:
-        args, _ = _suite_args(rest, ["-"], None)
-        sweep = _sweep_dir(sargs, args.results)
+        sweep = _sweep_dir(sargs, _request(rest, ["-"], None, explicit=False).results)
     plan = sweep.read_plan()
     if plan is None:
         raise ConfigError(f"no sweep in {sweep.path} (no plan.json): submit it first, or pass its --name / "
@@ -379,13 +376,10 @@ def status(sargs, rest: list[str]) -> int:
 
 
 def _finalize_from_plan(plan: dict, sweep: SweepDir, store) -> None:
-    from ..cli import run_options
-
     here = os.getcwd()
     try:
         os.chdir(plan["cwd"])  # the stored flags hold paths relative to where the sweep was submitted
-        args, flags = _suite_args(plan["argv"], plan["models"], ",".join(plan["benchmarks"]))
-        built = _build(args, flags, explicit=True)
-        _finalize(sweep, built, plan["models"], store, run_options(args))
+        request = _request(plan["argv"], plan["models"], ",".join(plan["benchmarks"]), explicit=True)
+        _finalize(sweep, suite.build_benchmarks(request), plan["models"], store, request.options)
     finally:
         os.chdir(here)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from .. import files
 from ..errors import ConfigError
-from ..results import ResultKey, ResultsStore
+from ..results import ResultsStore
+from ..results.keys import cell_key
 from ..results.setup import Setup
 from .plan import Job
 
@@ -114,7 +115,7 @@ def done_cells(store: ResultsStore, jobs: Iterable[Job], setups: Mapping[str, Se
     """(model, benchmark, condition, fingerprint) of every cell of ``jobs`` the log holds a result of
     measured under its benchmark's setup in ``setups`` ({benchmark: Setup.of_run(...)}, seed None for
     unseeded ones); a job of a benchmark not in ``setups`` has none."""
-    keys = [ResultKey(m, job.benchmark, cond, fp, setups[job.benchmark])
+    keys = [cell_key(m, job.benchmark, cond, fp, setups[job.benchmark])
             for job in jobs if job.benchmark in setups for m in job.models for cond, fp in job.cells]
     return {(k.model, k.benchmark, k.condition, k.fingerprint) for k in store.newest(keys)}
 

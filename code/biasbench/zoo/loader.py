@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError, did_you_mean
+from ..flags import comma_list
 from . import converters as cv
 from .download import fetch
 from .external import external_entry, is_external
@@ -39,7 +40,7 @@ def build_architecture(entry: ModelEntry) -> nn.Module:
 
 def _parse_floats(text: str, what: str) -> tuple[float, float, float]:
     try:
-        vals = tuple(float(v) for v in text.split(","))
+        vals = tuple(float(v) for v in comma_list(text, keep_empty=True))
     except ValueError:
         vals = ()
     if len(vals) != 3:
@@ -148,7 +149,7 @@ _NUMERIC_CONTINUATION = re.compile(r"[-+0-9.eE]+(&.*)?")
 def _split_spec(spec: str) -> list[str]:
     """Split on commas, except those inside a file:// spec's number lists (``mean=0,0,0``)."""
     items: list[str] = []
-    for tok in (t.strip() for t in spec.split(",")):
+    for tok in comma_list(spec, keep_empty=True):
         if items and items[-1].startswith(FILE_PREFIX) and "?" in items[-1] and _NUMERIC_CONTINUATION.fullmatch(tok):
             items[-1] += "," + tok
         elif tok:

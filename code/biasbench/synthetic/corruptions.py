@@ -17,18 +17,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, signal
 
-# The real names and C-bar parameters live with the dataset readers; the stand-ins follow them.
-# make_imagenet_c_bar.py names the severity folders "{:.2f}".format(value) (e.g. "2.35", "10.00");
-# the released download names them 1..5.
-from .corruptions import IMAGENET_C as IMAGENET_C_CORRUPTIONS
-from .corruptions import IMAGENET_CBAR as IMAGENET_CBAR_CORRUPTIONS
-from .corruptions import IMAGENET_CBAR_PARAMS
-from .synthetic_images import rng, smooth_field
-
-
-def cbar_severity_folder(corruption: str, severity: int) -> str:
-    """The folder name make_imagenet_c_bar.py gives severity 1..5 of ``corruption``."""
-    return f"{IMAGENET_CBAR_PARAMS[corruption][severity - 1]:.2f}"
+# The real names, C-bar parameters and severity folder names live with the dataset readers
+# (biasbench.data.corruptions); the stand-ins follow them.
+from ..data.corruptions import IMAGENET_C, IMAGENET_CBAR, IMAGENET_CBAR_PARAMS
+from .images import rng, smooth_field
 
 
 Array = np.ndarray
@@ -269,8 +261,8 @@ _CBAR: dict[str, _Degrade] = {
     "single_frequency_greyscale": _single_frequency,
     "sparkles": _sparkles,
 }
-assert tuple(_C) == IMAGENET_C_CORRUPTIONS and tuple(_CBAR) == IMAGENET_CBAR_CORRUPTIONS
-_ALL = IMAGENET_C_CORRUPTIONS + IMAGENET_CBAR_CORRUPTIONS
+assert tuple(_C) == IMAGENET_C and tuple(_CBAR) == IMAGENET_CBAR
+_ALL = IMAGENET_C + IMAGENET_CBAR
 
 
 def corrupt(image: Image.Image, corruption: str, severity: int, key: tuple[int, ...] = (0,)) -> Image.Image:

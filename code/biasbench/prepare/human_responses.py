@@ -4,7 +4,7 @@ The toolbox (bethgelab/model-vs-human) keeps its human trials in the git reposit
 its dataset release: ``raw-data/<dataset>/<dataset>_subject-NN_session_N.csv``. They are
 fetched once from the repository's archive (``ARCHIVE_URL``); only those files are kept, in
 ``<cache>/model-vs-human/human-raw-data/<dataset>/``. The archive is downloaded as the datasets
-are (``data.model_vs_human.fetch_archive``: resumed, retried, its SHA-256 in the ledger); the
+are (``prepare.model_vs_human.fetch_archive``: resumed, retried, its SHA-256 in the ledger); the
 folder is filled in a temporary folder beside it and moved into place when complete, under a
 file lock.
 """
@@ -19,8 +19,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..data.model_vs_human import is_present
 from ..errors import DatasetError
-from . import model_vs_human as mvh
+from .model_vs_human import fetch_archive
 
 log = logging.getLogger("biasbench")
 
@@ -36,7 +37,7 @@ def ensure_human_responses(cache_root: str | os.PathLike, *, offline: bool, prog
 
     root = Path(cache_root).expanduser()
     target = root / FOLDER
-    if mvh.is_present(target):
+    if is_present(target):
         return target
     hint = (f"put the toolbox's raw-data/<dataset>/<dataset>_subject-NN_session_1.csv files in {target}/<dataset>/, "
             "or pass --humans DIR (the toolbox's raw-data folder)")
@@ -45,9 +46,9 @@ def ensure_human_responses(cache_root: str | os.PathLike, *, offline: bool, prog
                            f"download {ARCHIVE_URL} and {hint}")
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".{FOLDER}.lock")):
-        if mvh.is_present(target):
+        if is_present(target):
             return target
-        archive = mvh.fetch_archive(ARCHIVE_URL, "model-vs-human-master.tar.gz", root, progress=progress, hint=hint)
+        archive = fetch_archive(ARCHIVE_URL, "model-vs-human-master.tar.gz", root, progress=progress, hint=hint)
         tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=root))
         try:
             out = tmp / FOLDER

@@ -1,7 +1,7 @@
 """Small synthetic datasets in the real on-disk layouts of every dataset the suite reads.
 
 For tests and the demo: deterministic (same arguments, same bytes), fast, and with
-class-dependent content (see ``synthetic_images``) so that a model can tell the
+class-dependent content (see ``biasbench.synthetic.images``) so that a model can tell the
 classes apart and the benchmarks give meaningful, non-degenerate numbers.
 
 Layout under ``root`` (the returned dict maps each dataset name to its folder):
@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
@@ -43,12 +42,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..data.corruptions import IMAGENET_C, IMAGENET_CBAR, cbar_severity_folder, severity_folder
+from ..data.synsets import imagenet_wnids, subset_indices
 from ..errors import ConfigError, UserError, exit_status
-from .synsets import imagenet_wnids, subset_indices
-from .synthetic_corruptions import (IMAGENET_C_CORRUPTIONS, IMAGENET_CBAR_CORRUPTIONS, cbar_severity_folder,
-                                    corrupt)
-from .synthetic_images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image,
-                               class_image, cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
+from ..flags import comma_list
+from .corruptions import corrupt
+from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image, class_image,
+                     cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
 
 __all__ = ["ALL", "PRESETS", "MVH_CATEGORIES", "MVH_REPRESENTATIVES", "class_image", "write_datasets",
            "write_preset", "val_file_number", "real_label_list", "main"]
@@ -92,8 +92,8 @@ PRESETS: dict[str, dict] = {
                  cbar_corruptions=("blue_noise_sample", "checkerboard_cutout"), mvh_per_category=2),
     # C and C-bar are 95 and 50 passes: the demo corrupts one image of each of 8 classes for them.
     "demo": dict(classes=DEMO_CLASSES, per_class=1, train_per_class=10, corrupt_per_class=1,
-                 corrupt_classes=DEMO_CLASSES[:8], c_corruptions=IMAGENET_C_CORRUPTIONS,
-                 cbar_corruptions=IMAGENET_CBAR_CORRUPTIONS, mvh_per_category=5),
+                 corrupt_classes=DEMO_CLASSES[:8], c_corruptions=IMAGENET_C,
+                 cbar_corruptions=IMAGENET_CBAR, mvh_per_category=5),
 }
 
 N_VAL, PER_CLASS_MAX = 50000, 50
@@ -288,7 +288,7 @@ _BASES = {"imagenet": Path("imagenet"), "imagenet-c": Path("imagenet-c"), "image
 
 
 def _names(which: Iterable[str] | str) -> list[str]:
-    items = which.split(",") if isinstance(which, str) else list(which)
+    items = comma_list(which, keep_empty=True)
     out = []
     for item in items:
         name = _ALIASES.get(item.strip().lower(), item.strip().lower())
@@ -305,7 +305,7 @@ def _names(which: Iterable[str] | str) -> list[str]:
 def _corruption_list(given: Sequence[str] | str | None, known: tuple[str, ...], flag: str) -> list[str]:
     if given is None or given == "all":
         return list(known)
-    items = given.split(",") if isinstance(given, str) else list(given)
+    items = comma_list(given, keep_empty=True) if isinstance(given, str) else list(given)
     bad = [c for c in items if c not in known]
     if bad or not items:
         raise ConfigError(f"{flag}: unknown corruption '{bad[0] if bad else ''}'; expected 'all' or some of "
@@ -369,8 +369,8 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         raise ConfigError(f"corrupt_classes {sorted(set(corrupt_classes) - set(classes))} are not among classes; "
                           "expected a subset of the classes written")
     n_mvh = _count(per_class if mvh_per_category is None else mvh_per_category, "mvh_per_category")
-    c_list = _corruption_list(c_corruptions, IMAGENET_C_CORRUPTIONS, "c_corruptions")
-    cbar_list = _corruption_list(cbar_corruptions, IMAGENET_CBAR_CORRUPTIONS, "cbar_corruptions")
+    c_list = _corruption_list(c_corruptions, IMAGENET_C, "c_corruptions")
+    cbar_list = _corruption_list(cbar_corruptions, IMAGENET_CBAR, "cbar_corruptions")
     if cbar_severity_folders not in ("index", "value"):
         raise ConfigError(f"cbar_severity_folders is {cbar_severity_folders!r}; "
                           "expected 'index' (1..5) or 'value' (2.35 ...)")
@@ -397,14 +397,15 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
 
     root.mkdir(parents=True, exist_ok=True)
     w = _Writer(root)
-    cbar_folder = cbar_severity_folder if cbar_severity_folders == "value" else (lambda c, s: str(s))
+    c_folder = lambda c, s: severity_folder(s)  # noqa: E731
+    cbar_folder = cbar_severity_folder if cbar_severity_folders == "value" else c_folder
     for name in names:
         base = _BASES[name]
         (root / base).mkdir(parents=True, exist_ok=True)
         if name == "imagenet":
             _write_imagenet(w, base, classes, per_class, train_per_class, seed, val_layout == "flat")
         elif name == "imagenet-c":
-            _write_corrupted(w, name, base, c_list, lambda c, s: str(s), corrupt_classes, corrupt_per_class, seed)
+            _write_corrupted(w, name, base, c_list, c_folder, corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-cbar":
             _write_corrupted(w, name, base, cbar_list, cbar_folder, corrupt_classes, corrupt_per_class, seed)
         elif name == "imagenet-a":
@@ -425,7 +426,7 @@ def write_datasets(root: str | Path, *, classes: Sequence[int] | None = None, pe
         manifest["datasets"][name] = {"path": _BASES[name].as_posix(), "images": w.counts.get(name, 0)}
     if "imagenet" in names:
         manifest["datasets"]["imagenet"]["train_images"] = w.counts.get("imagenet/train", 0)
-    manifest.update(generator="biasbench.data.synthetic", seed=int(seed), classes=classes, per_class=per_class,
+    manifest.update(generator="biasbench.synthetic", seed=int(seed), classes=classes, per_class=per_class,
                     train_per_class=train_per_class, corrupt_per_class=corrupt_per_class,
                     corrupt_classes=corrupt_classes,
                     c_corruptions=c_list, cbar_corruptions=cbar_list, cbar_severity_folders=cbar_severity_folders,
@@ -443,8 +444,8 @@ def write_preset(root: str | Path, preset: str = "test", **overrides) -> dict[st
     return write_datasets(root, **{**PRESETS[preset], **overrides})
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m biasbench.data.synthetic",
+def _parser(prog: str = "biasbench synthetic") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Write small synthetic datasets in the real layouts of ImageNet val "
                                             "(+ReaL, meta.bin), ImageNet-C, -C-bar, -A, -R, -Sketch, -v2 and "
                                             "the model-vs-human cue-conflict and stylized sets.")
@@ -469,8 +470,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "biasbench synthetic") -> int:
+    args = _parser(prog).parse_args(argv)
     overrides = {k: v for k, v in dict(
         seed=args.seed, per_class=args.per_class, train_per_class=args.train_per_class,
         corrupt_per_class=args.corrupt_per_class, mvh_per_category=args.mvh_per_category,
@@ -481,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.classes is not None:
             try:
-                overrides["classes"] = [int(c) for c in args.classes.split(",") if c.strip()]
+                overrides["classes"] = [int(c) for c in comma_list(args.classes)]
             except ValueError:
                 raise ConfigError(f"--classes {args.classes!r}: expected comma-separated integers 0..999") from None
         t0 = time.perf_counter()
@@ -496,6 +497,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"written in {time.perf_counter() - t0:.1f} s")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
