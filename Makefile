@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) code/demo.py --out demo-out
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
+	$(PY) -m pytest -n 2 --durations=15
 
 clean-demo:
 	rm -rf demo-out demo-data

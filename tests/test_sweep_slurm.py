@@ -6,7 +6,8 @@ code under test.
 
 Data: a synthetic ImageNet val (4 classes x 2 blocky images) and ImageNet-C (2 corruptions x 2
 severities x 2 classes x 1). Models: test-zoo TinyNets (tests/fake_zoo.py), slowed down per forward
-call where a test has to act while a job runs. All tests share one xdist worker (one cluster).
+call where a test has to act while a job runs. Each xdist worker that runs one of these tests starts
+its own cluster (own folder, ports and cluster name): two at once work side by side.
 """
 
 import json
@@ -28,7 +29,6 @@ from biasbench.results import ResultsStore
 from biasbench.sweep import SweepDir, main
 from PIL import Image
 
-pytestmark = pytest.mark.xdist_group("slurm")
 WNIDS = imagenet_wnids()
 
 
