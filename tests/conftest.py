@@ -47,7 +47,7 @@ def fake_zoo(monkeypatch):
     from biasbench import zoo
 
     models = {}
-    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None: text.split(","), raising=False)
+    monkeypatch.setattr(zoo, "resolve_models", lambda text, local=None, **_cache: text.split(","), raising=False)
     monkeypatch.setattr(zoo, "load_model", lambda name, device, **kw: models[name], raising=False)
     return models
 

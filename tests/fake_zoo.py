@@ -23,7 +23,7 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
 
-def resolve_models(text: str, local=None) -> list[str]:
+def resolve_models(text: str, local=None, **_cache) -> list[str]:
     from biasbench.errors import ModelError
 
     names = [t.strip() for t in str(text).split(",") if t.strip()]

@@ -346,7 +346,6 @@ def test_sweep_flags_with_clear_errors(tmp_path, world, test_zoo, capsys):
     cases = [
         (["--category", "adversarial_trainin"] + base[2:], "--category 'adversarial_trainin' is not a model category "
                                                            "(did you mean adversarial_training?)"),
-        (base + ["--model", "x"], "--model is not a sweep flag: use --models, --category or --all"),
         (base + ["--shard", "0/2"], "--shard is not a sweep flag: the sweep picks the shards"),
         (base + ["--overwrite"], "--overwrite is not a sweep flag"),
         (base + ["--benchmarks", "imagenet,spectal"], "--benchmarks: unknown benchmark 'spectal' (did you mean "

@@ -143,3 +143,28 @@ def test_hf_hub_repo_timm_cannot_build_stops_naming_it(tmp_path, monkeypatch):
     monkeypatch.delenv("BIASBENCH_OFFLINE")
     with pytest.raises(ModelError, match="hf-hub:someone/a-bert: timm cannot build this repo"):
         resolve_models("hf-hub:someone/a-bert")
+
+
+def test_hf_hub_config_goes_to_the_cache_dir_given(tmp_path, monkeypatch):
+    """--cache-dir holds an hf-hub repo's config.json (read when the name is resolved) and its weights;
+    the default cache ($BIASBENCH_CACHE) stays untouched."""
+    import json
+    import os
+
+    net = timm.create_model("test_resnet", pretrained=False).eval()
+    config = {"architecture": "test_resnet", "num_classes": 1000, "pretrained_cfg": {"num_classes": 1000}}
+    _hub_cache(tmp_path / "hf", "someone/cached-resnet", "config.json", json.dumps(config))
+    _hub_cache(tmp_path / "hf", "someone/cached-resnet", "model.safetensors",
+               {k: v.contiguous() for k, v in net.state_dict().items()})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("BIASBENCH_OFFLINE")
+    default = download.cache_root() / "hf" / "someone" / "cached-resnet"
+    mine = tmp_path / "mine"
+    spec = "hf-hub:someone/cached-resnet"
+    assert resolve_models(spec, cache_dir=mine) == [spec]
+    assert (mine / "checkpoints" / "hf" / "someone" / "cached-resnet" / "config.json").is_file()
+    assert zoo_input_config(spec, cache_dir=mine) is not None
+    load_model(spec, cache_dir=mine, offline=False)
+    assert (mine / "checkpoints" / "hf" / "someone" / "cached-resnet" / "model.safetensors").is_file()
+    assert not os.path.exists(default), "the default cache was written"

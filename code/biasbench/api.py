@@ -69,7 +69,8 @@ def evaluate(model: nn.Module, *, name: str, benchmarks: Sequence[str], mean: Se
         raise ConfigError(f"biasbench.evaluate: model {name}: {e}") from None
     wrapped = wrapped.to(device).eval()
     check_classifier(wrapped, name, device)  # before any data is read
-    outcome = suite.run(request, [name], lambda _name, _device: wrapped,
+    info = {"source": f"in-memory {type(model).__name__} (biasbench.evaluate)", "mean": list(mean), "std": list(std)}
+    outcome = suite.run(request, [name], lambda _name, _device: wrapped, model_info={name: info},
                         input_config=lambda _name: None)  # a module in memory has no preprocessing config of its own
     return tidy(outcome.store, name, outcome.benchmarks, opts)
 

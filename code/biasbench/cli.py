@@ -13,11 +13,11 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 
-from . import suite
+from . import flag_conventions, suite
 from .benchmarks import options_of
+from .device import PRECISIONS
 from .errors import UserError, exit_status
 from .flags import OneLineErrors, bool_flag, parse_shard, str2bool
-from .device import PRECISIONS
 
 log = logging.getLogger("biasbench")
 
@@ -39,15 +39,38 @@ RUN_REFERENCE_FLAGS = ("--model", "--device", "--batch_size", "--num_workers", "
                        "--n_samples")
 
 
+class SuiteParser(OneLineErrors):
+    """The parser of the evaluation entry points: timm's spellings are resolved as part of parsing
+    (``flag_conventions.resolve``), so every caller of ``parse_args`` sees the suite's flags."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        return flag_conventions.resolve(parsed, self), rest
+
+
+def default_workers() -> int:
+    """Decode workers: the reference's 4, at most the CPUs this process may use (torch warns above that)."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cpus)
+
+
 def build_parser(benchmarks: Sequence[str], description: str, prog: str | None = None) -> argparse.ArgumentParser:
-    """The run's own flags, then every option the benchmarks ``benchmarks`` declare."""
-    p = OneLineErrors(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help=MODEL_HELP)
+    """The run's own flags, then every option the benchmarks ``benchmarks`` declare, then timm's spellings."""
+    p = SuiteParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                    epilog="Also accepted, so the reference scripts' command lines run unchanged: "
+                           + ", ".join(REFERENCE_FLAGS) + " (a flag a script does not use is noted as having no "
+                           "effect). timm's -b, -j/--workers, --results-file, --amp, --pretrained and --checkpoint "
+                           "mean what they mean there (docs/running.md).")
+    spell = flag_conventions.SPELLINGS
+    p.add_argument("--model", *spell["--model"], default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--batch_size", "--batch-size", type=int, default=64)
-    p.add_argument("--num_workers", "--num-workers", type=int, default=4, help="DataLoader decode workers")
+    p.add_argument("--batch_size", "--batch-size", *spell["--batch_size"], type=int, default=64)
+    p.add_argument("--num_workers", "--num-workers", *spell["--num_workers"], type=int, default=default_workers(),
+                   help="DataLoader decode workers (default: 4, at most this machine's CPUs)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random transform and attack")
-    p.add_argument("--results", default="raw-data/benchmark.csv",
+    p.add_argument("--results", *spell["--results"], default="raw-data/benchmark.csv",
                    help="results table; its append-only log lives beside it in <name>.log/")
     p.add_argument("--check_dataset", "--check-dataset", type=str2bool, default=True,
                    help="check class and image counts of each dataset; false for deliberate subsets")
@@ -89,6 +112,7 @@ def build_parser(benchmarks: Sequence[str], description: str, prog: str | None =
                    help="append results to the log only; derive the CSV later (biasbench results rebuild)")
     for option in options_of(benchmarks):
         option.add_to(p)
+    flag_conventions.add_timm_flags(p)
     return p
 
 
@@ -108,9 +132,8 @@ def make_parser(benchmarks: Sequence[str], description: str = "", *, require_dat
     for flag in REFERENCE_FLAGS:
         if flag not in present:
             kind = dict(type=str2bool, nargs="?", const=True) if flag in REFERENCE_BOOLEANS else {}
-            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind,
-                                help="a reference-script flag that has no effect in this script (accepted so its "
-                                     "command lines run unchanged)")
+            # accepted so the reference's command lines run unchanged; named in the epilog, not listed as options
+            parser.add_argument(flag, dest=f"unused_{flag.lstrip('-')}", default=None, **kind, help=argparse.SUPPRESS)
     if require_data:
         parser.set_defaults(benchmarks=None)  # a script's own benchmarks, all of them
     else:
@@ -125,6 +148,8 @@ def main(benchmarks: Sequence[str], argv: Sequence[str] | None = None, *, descri
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = make_parser(benchmarks, description, require_data=require_data, aliases=aliases, prog=prog)
     args = parser.parse_args(argv)
+    if args.pretrained:
+        log.info("note: --pretrained has no effect: every model is evaluated with its released weights")
     for name, value in sorted(vars(args).items()):
         if name.startswith("unused_") and value not in (None, False):
             log.info("note: --%s has no effect in this script (accepted for the reference's command lines)",

@@ -74,10 +74,18 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 class OneLineErrors(argparse.ArgumentParser):
-    """A flag error is one line, not the usage of every flag (that is what --help is for)."""
+    """A flag error is one line, not the usage of every flag (that is what --help is for), with the flag to
+    use for a misspelt or timm-only one; flags are never matched by prefix (``allow_abbrev=False``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+        from .flag_conventions import suggestion
+
+        hint = suggestion(message, self._option_string_actions)
+        self.exit(2, f"error: {message}{f' ({hint})' if hint else ''} (see {self.prog} --help)\n")
 
 
 def flag_dest(flag: str) -> str:

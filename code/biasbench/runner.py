@@ -91,18 +91,19 @@ def _default_loader(name: str, device: torch.device) -> torch.nn.Module:
     return zoo.load_model(name, device)
 
 
-def zoo_input_config(name: str) -> mi.ModelInput | None:
-    """The zoo model ``name``'s own input preprocessing (``zoo.external.input_config``); None for a name the
-    zoo does not know (a model a custom loader supplies) or one without a config of its own."""
+def zoo_input_config(name: str, cache_dir=None, offline: bool | None = None) -> mi.ModelInput | None:
+    """The zoo model ``name``'s own input preprocessing (``zoo.external.input_config``, read through the cache
+    under ``cache_dir``); None for a name the zoo does not know (a model a custom loader supplies) or one
+    without a config of its own."""
     from .errors import ModelError
     from .zoo import get_entry
     from .zoo.external import input_config
 
     try:
-        entry = get_entry(name)
+        entry = get_entry(name, cache_dir=cache_dir, offline=offline)
     except ModelError:
         return None
-    return input_config(entry)
+    return input_config(entry, cache_dir, offline)
 
 
 @dataclass

@@ -146,33 +146,66 @@ def load_models(request: Request):
     from . import zoo
 
     local = zoo.LocalModels()  # the file:// checkpoints the request names
-    names = zoo.resolve_models(request.models, local)
     config = request.config
-    load = partial(zoo.load_model, local=local, cache_dir=config.cache_dir, offline=config.offline or None,
+    offline = config.offline or None
+    names = zoo.resolve_models(request.models, local, cache_dir=config.cache_dir, offline=offline)
+    load = partial(zoo.load_model, local=local, cache_dir=config.cache_dir, offline=offline,
                    trust_checkpoint=request.trust_checkpoint)
-    return names, lambda name, device: load(name, device)
+    return names, Loader(lambda name, device: load(name, device), local)
+
+
+@dataclass(frozen=True)
+class Loader:
+    """Loads a model by name onto a device (what the runner calls), and the ``LocalModels`` its
+    file:// names live in (the run record reads their checksums from there)."""
+
+    load: Callable
+    local: Any = None
+
+    def __call__(self, name: str, device):
+        return self.load(name, device)
 
 
 @dataclass
 class Outcome:
-    """What a run wrote ({model: {column: value}}), where, and the benchmarks it built."""
+    """What a run wrote ({model: {column: value}}), where, the benchmarks it built and its run record."""
 
     written: dict[str, dict[str, float]]
     store: Any
     benchmarks: list
+    record: Path | None = None
+
+
+def data_folders(config: Config) -> dict[str, str]:
+    """The dataset folders (and label files) a config was given, by setting name."""
+    return {f.name: str(v) for f in dataclasses.fields(config) if isinstance(v := getattr(config, f.name), Path)}
 
 
 def run(request: Request, models: Sequence[str], load: Callable, *, built: list | None = None,
-        **runner_kwargs) -> Outcome:
+        model_info: Mapping[str, dict] | None = None, **runner_kwargs) -> Outcome:
     """Build the benchmarks (unless ``built``) and run ``models`` through the one runner into the store
-    at ``request.results``; ``runner_kwargs`` go to ``runner.run`` (e.g. ``input_config``)."""
-    from .results import ResultsStore
+    at ``request.results``; ``runner_kwargs`` go to ``runner.run`` (e.g. ``input_config``). Writes the
+    run record beside the table (docs/results.md "Run records"); ``model_info`` describes models the
+    zoo does not load."""
+    from datetime import datetime, timezone
 
+    from .results.run_record import RecordingStore, write_run_record
+    from .runner import zoo_input_config
+
+    config = request.config
+    start, started = time.perf_counter(), datetime.now(timezone.utc)
     built = build_benchmarks(request) if built is None else built
-    store = ResultsStore(request.results)
+    store = RecordingStore(request.results)
+    runner_kwargs.setdefault("input_config", partial(zoo_input_config, cache_dir=config.cache_dir,
+                                                     offline=config.offline or None))
     written = run_benchmarks(built, models, store, request.options, load=load, shard=request.shard,
                              **runner_kwargs)
-    return Outcome(written, store, built)
+    record = write_run_record(store, config=request.settings(), options=request.options,
+                              device=request.options.resolved_device(), models=models,
+                              folders=data_folders(config), written=written, started=started,
+                              seconds=time.perf_counter() - start, local=getattr(load, "local", None),
+                              cache_dir=config.cache_dir, model_info=model_info)
+    return Outcome(written, store, built, record)
 
 
 def evaluate(request: Request) -> int:
@@ -181,7 +214,7 @@ def evaluate(request: Request) -> int:
     start = time.perf_counter()
     models, load = load_models(request)
     outcome = run(request, models, load)
-    report(outcome.written, outcome.store, request, time.perf_counter() - start)
+    report(outcome.written, outcome.store, request, time.perf_counter() - start, outcome.record)
     return 0
 
 
@@ -195,7 +228,20 @@ def headline_columns() -> list[str]:
     return [c for cols in AGGREGATES.values() for c in cols] + biases
 
 
-def report(written: dict[str, dict[str, float]], store, request: Request | None, seconds: float | None = None) -> None:
+def missing_headline_reasons(values: Mapping[str, float]) -> list[str]:
+    """Why a headline column a run measured the inputs of is absent: LPP/HPP are ratios to the clean
+    accuracy on the spectral images, undefined (and not written) when that accuracy is 0."""
+    from .benchmarks.spectral import CLEAN, PREFERENCES, accuracy_column, preference_column
+
+    clean = accuracy_column(CLEAN)
+    if values.get(clean) == 0 and not any(preference_column(p) in values for p in PREFERENCES):
+        return [f"{'/'.join(PREFERENCES)} not written: {clean} is 0 (no clean spectral image classified right), "
+                "so the filtered/clean accuracy ratios they average are undefined"]
+    return []
+
+
+def report(written: dict[str, dict[str, float]], store, request: Request | None, seconds: float | None = None,
+           record: Path | None = None) -> None:
     """A short summary: each model's headline columns written by this run, where the full table is, the time."""
     headline = headline_columns()
     for model, values in written.items():
@@ -203,6 +249,8 @@ def report(written: dict[str, dict[str, float]], store, request: Request | None,
         more = len(values) - len(shown)
         print(f"{model}: " + (", ".join(f"{c} = {values[c]:.4g}" for c in shown) or "no headline column")
               + (f" (+{more} more column(s) in the table)" if more else ""))
+        for why in missing_headline_reasons(values):
+            print(f"  {why}")
     if request is not None and request.wandb:
         try:
             import wandb
@@ -215,3 +263,5 @@ def report(written: dict[str, dict[str, float]], store, request: Request | None,
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     print(f"done{took}; full table: {Path(store.csv_path).resolve()} "
           f"(`biasbench results show --results {store.csv_path}` lists every model and setup)")
+    if record is not None:
+        print(f"run record (command, versions, device, model checksums, dataset fingerprints): {record}")

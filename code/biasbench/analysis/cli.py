@@ -19,7 +19,7 @@ from .pipeline import SHIPPED, analyze, load_results, parse_highlights, write_ou
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=None,
                    help="results CSV in the paper's column format (default: raw-data/benchmark.csv when it has rows)")
     p.add_argument("--paper-results", "--paper_results", nargs="?", const=SHIPPED, default=None, metavar="PATH",
@@ -36,6 +36,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="only the tables and the summary")
     p.add_argument("--html", default=None, metavar="OUT.html",
                    help="also write one self-contained HTML report (figures embedded, no external files) here")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a line shown first among the notes of summary.md and the HTML report, e.g. what the "
+                        "numbers are (repeatable)")
     p.add_argument("--cache-dir", "--cache_dir", default=None, help="cache root (default $BIASBENCH_CACHE)")
     p.add_argument("--offline", action="store_true", help="never download; the paper table must be cached or given")
     return p
@@ -47,6 +50,7 @@ def main(argv=None, prog: str | None = None) -> int:
         table, provenance, sources = load_results(args.results, args.paper_results, cache_dir=args.cache_dir,
                                                   offline=True if args.offline else None, setup=args.setup)
         result = analyze(table, provenance, parse_highlights(args.highlight), sources)
+        result.notes[:0] = args.note
         figs = {}
         if args.figures or args.html:
             a = result

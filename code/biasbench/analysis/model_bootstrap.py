@@ -8,6 +8,8 @@ interval); every call is seeded, so a table is reproducible number for number.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -39,8 +41,10 @@ def spearman_interval(x, y, *, n_resamples: int = N_RESAMPLES, level: float = LE
     x, y = x[ok], y[ok]
     if len(x) < min_models or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
-    res = stats.bootstrap((x, y), _spearman_statistic, paired=True, vectorized=True, n_resamples=n_resamples,
-                          confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
+    with warnings.catch_warnings():  # constant resamples (rho undefined) are handled below, not a user's concern
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        res = stats.bootstrap((x, y), _spearman_statistic, paired=True, vectorized=True, n_resamples=n_resamples,
+                              confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
     lo, hi = res.confidence_interval
     if np.isnan(lo) or np.isnan(hi):  # some degenerate resample: percentiles of the defined ones
         boot = res.bootstrap_distribution

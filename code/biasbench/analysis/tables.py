@@ -73,7 +73,7 @@ def check_table(df: pd.DataFrame, *, source: str = "results table") -> pd.DataFr
             raise ResultsError(f"{source}: column {col} holds {df.loc[bad, col].iloc[0]!r} for {where}; "
                                "expected a number or an empty cell")
         df[col] = numeric.astype(float)
-    df = df.set_index(MODEL_COLUMN)
+    df = df.set_index(MODEL_COLUMN).copy()  # one block again after replacing every column (pandas fragments it)
     _check_units(df, source)
     return df
 
@@ -115,7 +115,7 @@ def merge_tables(ours: pd.DataFrame | None, paper: pd.DataFrame | None) -> tuple
         (name, table), = tables.items()
         prov = pd.DataFrame({"source": name, "paper_cells": 0}, index=table.index)
         return table.copy(), prov
-    merged = ours.combine_first(paper)
+    merged = ours.combine_first(paper).copy()  # combine_first leaves one block per column: consolidate first
     order = list(paper.index) + [m for m in ours.index if m not in paper.index]
     merged = merged.loc[order, list(ours.columns) + [c for c in paper.columns if c not in ours.columns]]
     prov = pd.DataFrame({"source": "paper", "paper_cells": 0}, index=merged.index)

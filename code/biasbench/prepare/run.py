@@ -196,7 +196,7 @@ def _bool(text: str) -> bool:
 
 
 def main(argv=None, prog: str | None = None) -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", required=True, help="data root: the folder run_suite.py --data-root reads")
     p.add_argument("--datasets", default=None,
                    help=f"'all' or a comma list of {', '.join(ORDER + GENERATED)}, val (default: all; only val when "

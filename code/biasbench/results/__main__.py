@@ -4,11 +4,12 @@ or export the per-image decisions stored beside it (README, "Per-image decisions
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 
 from biasbench.errors import ResultsError, UserError, exit_status
-from biasbench.results import decisions
+from biasbench.results import decisions, run_record
 from biasbench.results.setup import Setup
 from biasbench.results.store import DEFAULT_CSV, ResultsStore
 
@@ -56,6 +57,12 @@ def _show(store: ResultsStore, model: str | None) -> None:
             print(f"  {column} = {value!r}")
 
 
+def _show_run(results: str, which: str, as_json: bool) -> None:
+    path = run_record.find(results, which)
+    data = run_record.load(path)
+    print(json.dumps(data, indent=1) if as_json else f"run record {path}\n{run_record.describe(data)}")
+
+
 def _export(store: ResultsStore, out: str, model: str | None, precision: str) -> None:
     """One CSV row per (record, image): the newest decisions of every cell at ``precision``."""
     import pandas as pd
@@ -77,11 +84,15 @@ def _export(store: ResultsStore, out: str, model: str | None, precision: str) ->
 
 
 def main(argv: list[str] | None = None, prog: str = "biasbench results") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild", help="re-derive the results CSV from its log")
     show = commands.add_parser("show", help="list models (or one model's records and latest values)")
     show.add_argument("--model", help="show this model's records and its newest value per column")
+    show.add_argument("--run", nargs="?", const="latest", default=None, metavar="latest|FILE",
+                      help="print a run record (command, versions, device, checksums, values) instead; "
+                           "add --json for the file as written")
+    show.add_argument("--json", action="store_true", help="with --run: the record's JSON as written")
     export = commands.add_parser("export", help="write the stored per-image decisions as one CSV "
                                  "(model,benchmark,condition,fingerprint,space,image,pred,label,correct)")
     export.add_argument("--out", required=True, help="CSV file to write (.csv.gz compresses)")
@@ -100,6 +111,8 @@ def main(argv: list[str] | None = None, prog: str = "biasbench results") -> int:
                 _rebuild(store)
             elif args.command == "export":
                 _export(store, args.out, args.model, args.precision)
+            elif args.run:
+                _show_run(args.results, args.run, args.json)
             else:
                 _show(store, args.model)
         except UserError as err:

@@ -38,7 +38,7 @@ from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_s
 log = logging.getLogger("biasbench")
 
 # Flags of the suite that the sweep sets itself for each job.
-_OWN_FLAGS = {"--model": "use --models, --category or --all", "--shard": "the sweep picks the shards",
+_OWN_FLAGS = {"--shard": "the sweep picks the shards",
               "--overwrite": "a sweep never redoes what the log holds; write to a new --results instead",
               "--no-csv": "jobs never write the CSV; the sweep derives it",
               "--decoded-cache-readonly": "the sweep decides which job fills the decoded cache"}
@@ -50,7 +50,7 @@ def _parser(prog: str = "biasbench sweep") -> argparse.ArgumentParser:
         epilog="Any other flag is a flag of run_suite.py (see python code/run_suite.py --help) and goes to every job.")
     which = p.add_argument_group("what to run")
     pick = which.add_mutually_exclusive_group()
-    pick.add_argument("--models", help="model names, comma-separated (registry names, categories, file://PATH)")
+    pick.add_argument("--models", "--model", help="model names, comma-separated (registry names, categories, file://PATH)")
     pick.add_argument("--category", help="every model of one category (e.g. adversarial_training)")
     pick.add_argument("--all", action="store_true", help="every model of the registry")
     which.add_argument("--benchmarks", help=f"comma-separated subset of: {', '.join(REGISTRY)} "

@@ -29,13 +29,14 @@ def is_external(name: str) -> bool:
 
 
 @lru_cache(maxsize=None)
-def external_entry(spec: str) -> ModelEntry:
+def external_entry(spec: str, cache_dir=None, offline: bool | None = None) -> ModelEntry:
     """The entry of ``timm:...`` or ``torchvision:...`` (unknown names raise ModelError with close matches).
-    A timm tag that the registry already holds resolves to that registry entry, so results are shared."""
+    A timm tag that the registry already holds resolves to that registry entry, so results are shared.
+    An ``hf-hub:`` repo's config is read through the checkpoint cache under ``cache_dir``."""
     if spec.startswith(TIMM_PREFIX):
         return _timm_entry(spec[len(TIMM_PREFIX):])
     if spec.startswith(HF_HUB_PREFIX):
-        return _hf_hub_entry(spec[len(HF_HUB_PREFIX):])
+        return _hf_hub_entry(spec[len(HF_HUB_PREFIX):], cache_dir, offline)
     return _torchvision_entry(spec[len(TORCHVISION_PREFIX):])
 
 
@@ -89,7 +90,7 @@ def _torchvision_entry(spec: str) -> ModelEntry:
                       f"given as --model {name}")
 
 
-def _hf_hub_entry(repo: str) -> ModelEntry:
+def _hf_hub_entry(repo: str, cache_dir=None, offline: bool | None = None) -> ModelEntry:
     """A timm model repo on the Hub: its ``config.json`` (architecture, model_args, pretrained_cfg) is read
     through the suite's cache now, before any data, and its ``model.safetensors`` when the model loads."""
     import timm
@@ -98,7 +99,7 @@ def _hf_hub_entry(repo: str) -> ModelEntry:
     parts = repo.split("/")
     if len(parts) != 2 or not all(parts):
         raise ModelError(f"{name}: expected hf-hub:<org>/<repo>, e.g. hf-hub:timm/resnet50.a1_in1k")
-    cfg = _hf_hub_config(repo)
+    cfg = _hf_hub_config(repo, cache_dir, offline)
     arch = cfg.get("architecture") if isinstance(cfg, dict) else None
     if not isinstance(arch, str) or not timm.is_model(arch):
         raise ModelError(f"{name}: timm cannot build this repo: its config.json names architecture {arch!r}, "
@@ -113,24 +114,26 @@ def _hf_hub_entry(repo: str) -> ModelEntry:
                       "timm pretrained_cfg (the repo's config.json)", f"given as --model {name}", arch_kwargs=kwargs)
 
 
-def _hf_hub_config(repo: str):
-    """The parsed ``config.json`` of a Hugging Face repo, through the suite's cache."""
+def _hf_hub_config(repo: str, cache_dir=None, offline: bool | None = None):
+    """The parsed ``config.json`` of a Hugging Face repo, through the suite's cache (under ``cache_dir``)."""
     from .download import fetch
 
     name = f"{HF_HUB_PREFIX}{repo}"
-    path = fetch(Source("hf", repo, "config.json", role="config"), model=name, progress=False).path
+    path = fetch(Source("hf", repo, "config.json", role="config"), cache_dir=cache_dir, offline=offline, model=name,
+                 progress=False).path
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{name}: its config.json ({path}) is not JSON ({e}); expected a timm model repo") from None
 
 
-def input_config(entry: ModelEntry) -> ModelInput | None:
+def input_config(entry: ModelEntry, cache_dir=None, offline: bool | None = None) -> ModelInput | None:
     """The input preprocessing ``entry``'s own library defines for it: timm's pretrained_cfg of a timm tag or an
     hf-hub repo, the weights' transforms of torchvision weights; None for checkpoints that carry none (the
     paper's ResNet-50 releases, file:// checkpoints), which every protocol feeds the paper's input."""
     if entry.name.startswith(HF_HUB_PREFIX):
-        return ModelInput.of_timm(_hf_hub_config(entry.name[len(HF_HUB_PREFIX):]).get("pretrained_cfg") or {})
+        config = _hf_hub_config(entry.name[len(HF_HUB_PREFIX):], cache_dir, offline)
+        return ModelInput.of_timm(config.get("pretrained_cfg") or {})
     if len(entry.sources) != 1:
         return None
     source = entry.sources[0]

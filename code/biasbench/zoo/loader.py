@@ -14,6 +14,7 @@ from ..errors import ModelError, did_you_mean
 from ..flags import comma_list
 from . import converters as cv
 from .download import fetch
+from . import robustbench
 from .external import external_entry, is_external
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS
 from .registry import EXTRA, IMAGENET_MEAN, IMAGENET_STD, LOCAL, ModelEntry, Source, registry
@@ -112,13 +113,17 @@ class LocalModels:
         return entry.spec if entry is not None else name
 
 
-def get_entry(name: str, local: LocalModels | None = None) -> ModelEntry:
+def get_entry(name: str, local: LocalModels | None = None, *, cache_dir=None,
+              offline: bool | None = None) -> ModelEntry:
     """The registry entry of ``name``, an ad-hoc entry for a ``file://`` spec or a library name
-    (``timm:...``), or the entry of a local checkpoint named in ``local``."""
+    (``timm:...``; what it reads comes through the cache under ``cache_dir``), or the entry of a local
+    checkpoint named in ``local``."""
     if name.startswith(FILE_PREFIX):
         return file_entry(name)
     if is_external(name):
-        return external_entry(name)
+        return external_entry(name, cache_dir, offline)
+    if robustbench.is_robustbench(name):
+        return robustbench.robustbench_entry(name, cache_dir)
     named = local.get(name) if local is not None else None
     if named is not None:
         return named
@@ -157,7 +162,8 @@ def _split_spec(spec: str) -> list[str]:
     return items
 
 
-def resolve_models(spec: str, local: LocalModels | None = None) -> list[str]:
+def resolve_models(spec: str, local: LocalModels | None = None, *, cache_dir=None,
+                   offline: bool | None = None) -> list[str]:
     """Comma-separated names, categories, ``paper48``, ``all`` and ``file://`` specs -> model names
     (duplicates removed, order kept). Unknown names raise ModelError with close matches. A ``file://``
     spec is checked and named by its file's stem (or ``?name=``), and added to ``local`` so that later
@@ -174,7 +180,7 @@ def resolve_models(spec: str, local: LocalModels | None = None) -> list[str]:
         elif item in PAPER_CATEGORIES or item == EXTRA:
             names = list_models(item)
         else:
-            names = [get_entry(item).name]
+            names = [get_entry(item, cache_dir=cache_dir, offline=offline).name]
         out += [n for n in names if n not in out]
     if not out:
         raise ModelError(f"--model {spec!r}: no model named (expected comma-separated names, categories, file://, "
@@ -199,7 +205,12 @@ def load_model(name: str, device: str | torch.device = "cpu", *, local: LocalMod
                offline: bool | None = None, trust_checkpoint: bool = False) -> nn.Module:
     """The model ``name`` (a local checkpoint: named in ``local``) wrapped to take RGB in [0,1] (NCHW), in
     eval mode, on ``device``; ``.name`` is set."""
-    entry = get_entry(name, local)
+    entry = get_entry(name, local, cache_dir=cache_dir, offline=offline)
+    if robustbench.is_robustbench(entry.name):  # built and loaded by robustbench; takes [0,1] itself
+        net = robustbench.load(entry.name, cache_dir, offline)
+        model = NormalizedModel(net, entry.mean, entry.std, name=entry.name).to(device).eval()
+        check_classifier(model, entry.name, device)
+        return model
     sd = state_dict_for(entry, cache_dir=cache_dir, offline=offline, trust_checkpoint=trust_checkpoint)
     if entry.seed is not None:
         with torch.random.fork_rng(devices=[]):

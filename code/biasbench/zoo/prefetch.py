@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ModelError
 from .download import fetch, forget, relpath
+from . import robustbench
 from .loader import LocalModels, get_entry, load_model
 
 
@@ -30,6 +31,9 @@ def prefetch_models(names: Sequence[str], *, local: LocalModels | None = None,
     """
     failed = 0
     for name in names:
+        if robustbench.is_robustbench(name):  # robustbench downloads into its layout under the cache
+            failed += not _prefetch_robustbench(name, cache_dir, out)
+            continue
         entry = get_entry(name, local)
         ok = True
         for src in entry.effective_sources():
@@ -56,11 +60,22 @@ def prefetch_models(names: Sequence[str], *, local: LocalModels | None = None,
     return failed
 
 
+def _prefetch_robustbench(name: str, cache_dir, out: Callable[[str], None]) -> bool:
+    try:
+        robustbench.load(name, cache_dir, offline=False)
+    except ModelError as e:
+        out(f"FAILED           {name}: {e}")
+        return False
+    files = robustbench.checkpoint_files(name, cache_dir)
+    out(f"cached           {name}  {', '.join(map(str, files)) or '(robustbench pretrained weights)'}")
+    return True
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "biasbench prefetch") -> int:
     from ..errors import UserError, exit_status
     from .loader import list_models, resolve_models
 
-    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--models", "--model", help="comma-separated names, categories or paper48 (see checkpoints.md)")
     which.add_argument("--category", help="every model of one category, e.g. adversarial_training or extra")
@@ -78,7 +93,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "biasbench prefetch") ->
         elif args.category:
             names = list_models(args.category)
         else:
-            names = resolve_models(args.models, local)
+            names = resolve_models(args.models, local, cache_dir=args.cache_dir)
         failed = prefetch_models(names, local=local, cache_dir=args.cache_dir, relock=args.relock, check=args.check,
                                  progress=args.progress)
     except UserError as e:
