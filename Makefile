@@ -26,7 +26,10 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt requirements-robustbench.txt
 demo: $(STAMP)
 	$(PY) code/demo.py --out demo-out
 
+# ruff (rules and why: pyproject.toml) and the import layers first: seconds, before minutes of tests
 test: $(TEST_STAMP)
+	$(VENV)/bin/ruff check code bench tests
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --durations=15
 
 clean-demo:

@@ -27,15 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts code/ on the path)
 import numpy as np
-import reference_approach as ref
 from PIL import Image
 
 from biasbench.data.corruptions import IMAGENET_CBAR, IMAGENET_CBAR_PARAMS, SEVERITIES
 from biasbench.data.decode import decode
 from biasbench.data.imagelist import RESIZE_CROP
 from biasbench.prepare import cbar
+
+import common  # noqa: F401  (puts code/ on the path)
+import reference_approach as ref
 
 N_VAL, FILES_PER_IMAGE = 50_000, len(IMAGENET_CBAR) * len(SEVERITIES)
 

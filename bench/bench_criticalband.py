@@ -8,12 +8,13 @@ python bench/bench_criticalband.py [--all] [--n_data 64] [--n_model 8] [--device
 
 from __future__ import annotations
 
-import common
 import numpy as np
-import reference_approach as ref
 
 from biasbench.benchmarks.base import Benchmark
 from biasbench.benchmarks.criticalband import CriticalBand
+
+import common
+import reference_approach as ref
 
 PREFIX = "top1_acc/criticalband/"
 SUBSET_BANDS = (0, 3, 6)

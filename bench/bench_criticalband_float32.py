@@ -1,18 +1,19 @@
 """Critical-band noise in float32 vs the reference's float64, same images and noise draws: the
 deviation of the stimulus (every cell of the 29-cell grid), the share of top-1 decisions of a
 classifier that change, and the transform's speed ratio. float32 is what ``dtype="auto"`` uses on
-GPUs with slow float64 (README, "Same numbers on every device").
+GPUs with slow float64 (docs/devices.md).
 
 python bench/bench_criticalband_float32.py [--n 16] [--model resnet18] [--device cpu] [--json PATH]
 """
 
 from __future__ import annotations
 
-import common
 import torch
 
 from biasbench.data.loader import batches
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
+
+import common
 
 
 def _flags(p) -> None:

@@ -18,7 +18,6 @@ import copy
 import traceback
 from dataclasses import replace
 
-import common
 import torch
 import torchvision
 
@@ -32,10 +31,12 @@ from biasbench.device import forward, global_flags, precision_context, prepare_m
 from biasbench.runner import RunOptions
 from biasbench.synthetic import TEST_CLASSES
 
+import common
+
 OPTIONS = {"bf16": dict(precision="bf16"), "fp16": dict(precision="fp16"), "tf32": dict(precision="tf32"),
            "channels_last": dict(channels_last=True), "compile": dict(compile=True)}
 
-# Images (x conditions, or forward-backward steps) per checkpoint: README "Benchmarks and their columns".
+# Images (x conditions, or forward-backward steps) per checkpoint: docs/benchmarks.md.
 VAL = 50_000
 SUITE = {  # benchmark: (images x conditions, which measured rate applies)
     "ImageNet val + ReaL (one pass)": (VAL, "clean"),

@@ -7,11 +7,11 @@ python bench/bench_spectral.py [--n_data 64] [--n_model 8] [--model resnet50] [-
 
 from __future__ import annotations
 
-import common
-import reference_approach as ref
-
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.transforms.spectral import CUTOFFS
+
+import common
+import reference_approach as ref
 
 PREFIX = "top1_acc/spectral/"
 

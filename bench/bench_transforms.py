@@ -7,8 +7,6 @@ python bench/bench_transforms.py [--batch_size 32] [--threads 1] [--device cpu] 
 
 from __future__ import annotations
 
-import common  # noqa: F401  (puts the library on the path)
-import reference_approach as ref
 import numpy as np
 import torch
 from PIL import Image
@@ -17,6 +15,9 @@ from torchvision import transforms as T
 from biasbench.data.decode import decode
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, Bandpass
+
+import common  # noqa: F401  (puts the library on the path)
+import reference_approach as ref
 
 
 def _flags(p) -> None:

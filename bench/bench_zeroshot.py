@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import tempfile
 
-import common
 import torch
+
+import common
 
 
 def _flags(p) -> None:
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
 
 def _run(env: common.Env) -> int:
     import open_clip
+
     from biasbench.benchmarks.imagenet import ImageNetClean
     from biasbench.zoo.open_clip_models import zero_shot_model
     from biasbench.zoo.zero_shot import class_embeddings, prompt_set

@@ -1,5 +1,5 @@
 """The GPU check: one prepared command proving that a device gives the CPU's numbers, and how close
-each benchmark's pass comes to the model's own forward speed (README, "The GPU check").
+each benchmark's pass comes to the model's own forward speed (docs/devices.md "The GPU check").
 
     python bench/gpu_check.py --out DIR [--device cuda] [--tiny]
 
@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts code/ on the path)
 import torch
 
 import bench_precision as bp
@@ -33,6 +32,8 @@ from biasbench.benchmarks.spectral import Spectral
 from biasbench.device import global_flags, precision_context
 from biasbench.transforms.criticalband import CriticalBandNoise
 from biasbench.transforms.spectral import bandpass
+
+import common  # noqa: F401  (puts code/ on the path)
 
 REPO = Path(__file__).resolve().parents[1]
 # CPU vs device at fp32: per condition, top-1 may differ by at most this many images (a logit tie

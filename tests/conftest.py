@@ -34,6 +34,7 @@ def val(tmp_path_factory):
     """15 ImageNet val images (classes 0, 1, 2, 500, 999; 3 each) in the real layout, read with the
     layout check off; one tree per test module (a module may define its own ``val`` instead)."""
     from biasbench.data.imagenet import imagenet_val
+
     from helpers import write_val_tree
 
     root = write_val_tree(tmp_path_factory.mktemp("imagenet"), [0, 1, 2, 500, 999], per_class=3)
@@ -66,6 +67,7 @@ def http_server(tmp_path_factory, monkeypatch):
     folder); downloads are on (no proxies, no offline mode: only this server is reached) and retried
     without waiting."""
     from biasbench import download
+
     from local_server import LocalServer
 
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
@@ -75,6 +77,38 @@ def http_server(tmp_path_factory, monkeypatch):
     server = LocalServer(tmp_path_factory.mktemp("www"))
     yield server
     server.close()
+
+
+SLURM_SCRIPT = REPO / "tests" / "cluster" / "slurm.sh"
+SLURM_DAEMONS = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sbatch")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node Slurm cluster with accounting, started by tests/cluster/slurm.sh for this session and
+    stopped afterwards: its slurm.conf path (tests point SLURM_CONF at it). Skips, saying why, where it
+    cannot start (not root, or the Debian packages not installed: ``tests/cluster/slurm.sh install``)."""
+    import shutil
+    import subprocess
+    import time
+
+    if os.geteuid() != 0:
+        pytest.skip("the test Slurm cluster needs root (its daemons run as root): run the tests as root")
+    missing = [c for c in SLURM_DAEMONS if not shutil.which(c)]
+    if missing:
+        pytest.skip(f"Slurm is not installed ({', '.join(missing)} not found): run tests/cluster/slurm.sh install "
+                    "(Debian: slurm-wlm, munge, slurmdbd, mariadb-server)")
+    folder = tmp_path_factory.mktemp("slurm")
+    t0 = time.monotonic()
+    started = subprocess.run([str(SLURM_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=180,
+                             check=False)
+    if started.returncode != 0:
+        pytest.fail(f"the test Slurm cluster did not start: {started.stderr[-2000:]}")
+    print(f"test Slurm cluster up in {time.monotonic() - t0:.1f} s")
+    try:
+        yield Path(started.stdout.strip().splitlines()[-1])
+    finally:
+        subprocess.run([str(SLURM_SCRIPT), "stop", str(folder)], capture_output=True, timeout=180, check=False)
 
 
 # Tests run on tiny tensors in 2 xdist workers: one thread each is fastest and keeps them from

@@ -91,6 +91,7 @@ def fitted_tinynet(images, seed: int = 0, every: int = 2):
     import torch
 
     from biasbench.data.decode import decode
+
     from helpers import TinyNet
 
     net = TinyNet(seed)

@@ -8,6 +8,7 @@ from biasbench.benchmarks.adversarial import Adversarial
 from biasbench.data.imagenet import imagenet_val
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+
 from helpers import interpolating_tinynet, paper_batch, write_val_tree
 
 

@@ -11,7 +11,14 @@ import pytest
 
 import analyze as analyze_cli
 from biasbench.analysis import (
-    AGGREGATES, BIASES, analyze, check_table, fetch_paper_table, load_results, read_results, spearman,
+    AGGREGATES,
+    BIASES,
+    analyze,
+    check_table,
+    fetch_paper_table,
+    load_results,
+    read_results,
+    spearman,
     summary_markdown,
 )
 from biasbench.analysis import paper_table as paper_table_module
@@ -487,6 +494,7 @@ def test_notebook_runs_top_to_bottom_with_the_same_results(tmp_path, monkeypatch
 
 def test_spearman_interval_is_scipys_paired_percentile_bootstrap_with_the_same_seed():
     from scipy import stats
+
     from biasbench.analysis.model_bootstrap import spearman_interval
     rng = np.random.default_rng(3)
     x = rng.normal(size=30)
@@ -539,6 +547,7 @@ def test_linear_leave_one_out_matches_numpy_least_squares():
 
 def test_rank_variant_recovers_a_monotone_relation_and_intervals_are_hand_resampled():
     from scipy import stats
+
     from biasbench.analysis.prediction import bootstrap_scores, leave_one_out_predictions, r2_score
     x = np.linspace(0, 3, 25)[:, None]
     y = np.exp(x[:, 0])  # monotone, not linear

@@ -1,4 +1,4 @@
-"""biasbench.evaluate: an nn.Module in memory through the one runner and store (README "A model in memory")."""
+"""biasbench.evaluate: an nn.Module in memory through the one runner and store (docs/models.md "A model in memory, from Python")."""
 
 import re
 from pathlib import Path
@@ -16,6 +16,7 @@ from biasbench.data.synsets import label_of
 from biasbench.errors import ModelError
 from biasbench.results import ResultsStore
 from biasbench.synthetic import write_preset
+
 from helpers import TinyNet
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

@@ -11,11 +11,20 @@ import torchattacks
 from scipy import stats
 from torch import nn
 
-from biasbench.attacks import (PGDAttack, autoattack, corrected_reference_accuracy, eps_column, fgsm,
-                               image_seeds, parse_eps, pgd_linf, robust_accuracy)
+from biasbench.attacks import (
+    PGDAttack,
+    autoattack,
+    corrected_reference_accuracy,
+    eps_column,
+    fgsm,
+    image_seeds,
+    parse_eps,
+    pgd_linf,
+    robust_accuracy,
+)
 from biasbench.attacks.pgd import _splitmix64
-from biasbench.rng import stream_key
 from biasbench.errors import ConfigError
+from biasbench.rng import stream_key
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks import REGISTRY
 from biasbench.cli import main
@@ -20,6 +19,8 @@ from biasbench.data.imagenet import imagenet_val
 from biasbench.data.synsets import imagenet_wnids, subset_wnids
 from biasbench.errors import ConfigError
 from biasbench.transforms.spectral import Bandpass
+
+import fake_zoo
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_RESOLVE = getattr(zoo, "resolve_models", None)  # the registry's, once the zoo is merged

@@ -12,6 +12,7 @@ from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
 from biasbench.transforms.criticalband import BANDS, SDS, CriticalBandNoise
 from biasbench.transforms.spectral import CUTOFFS, Bandpass, bandpass, half_spectrum
+
 from helpers import TinyNet, interpolating_tinynet, paper_batch, write_val_tree
 
 OPTS = RunOptions(device="cpu", num_workers=0, progress=False, batch_size=4)

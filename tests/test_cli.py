@@ -15,6 +15,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from biasbench.synthetic import write_preset
+
 from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]

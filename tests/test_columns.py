@@ -1,4 +1,4 @@
-"""Column declarations agree with what runs write, with the README's table, the listing and the analysis."""
+"""Column declarations agree with what runs write, with the table of docs/benchmarks.md, the listing and the analysis."""
 
 import re
 from pathlib import Path
@@ -18,8 +18,9 @@ from biasbench.data import corruptions
 from biasbench.prepare.freq_cue_conflict import generate as generate_freq_cue_conflict
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
-from biasbench.synthetic import TEST_CLASSES, write_preset
 from biasbench.suite import build_benchmarks, headline_columns
+from biasbench.synthetic import TEST_CLASSES, write_preset
+
 from helpers import TinyNet
 
 REPO = Path(__file__).resolve().parents[1]

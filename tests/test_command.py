@@ -5,18 +5,19 @@ import importlib
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import timm
+import tomllib
 import torch
 from PIL import Image
 from torchvision import transforms as T
 
 from biasbench import command
 from biasbench.synthetic import write_preset
+
 from helpers import PAPER_PREPROCESS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,18 @@ import pytest
 from scipy.optimize import curve_fit
 
 from biasbench.errors import ResultsError
-from biasbench.metrics.criticalband import (BOUNDS, P0, CriticalBandFit, fit, fit_normalized, fit_thresholds,
-                                            make_grid, normalized_criterion, summary, thresholds)
+from biasbench.metrics.criticalband import (
+    BOUNDS,
+    P0,
+    CriticalBandFit,
+    fit,
+    fit_normalized,
+    fit_thresholds,
+    make_grid,
+    normalized_criterion,
+    summary,
+    thresholds,
+)
 
 
 def _grid_with_columns(columns, noise_free=90.0):

@@ -1,17 +1,23 @@
 """Critical-band noise transform against PIL, pyrtools and a per-image NumPy version of the definition
-(README "Bias measurements")."""
+(docs/benchmarks.md "Bias measurements")."""
 
 import numpy as np
 import pyrtools as pt
 import pytest
 import torch
 from PIL import Image
-from test_rng import reference_normal
 
 from biasbench.errors import ConfigError
-from biasbench.transforms.criticalband import (BANDS, SDS, CriticalBandNoise, centre_frequency,
-                                               fix_out_of_range, pil_greyscale)
+from biasbench.transforms.criticalband import (
+    BANDS,
+    SDS,
+    CriticalBandNoise,
+    centre_frequency,
+    fix_out_of_range,
+    pil_greyscale,
+)
 from biasbench.transforms.laplacian import band_reconstruction, pyramid_height
+from test_rng import reference_normal
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -13,6 +13,7 @@ from biasbench.data.imagenet import imagenet_val, real_labels, real_targets
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import DatasetError
 from biasbench.metrics.accuracy import ReaL, TopK
+
 from helpers import PAPER_PREPROCESS, write_val_tree
 
 WNIDS = imagenet_wnids()

@@ -14,6 +14,7 @@ from biasbench.metrics.accuracy import real_accuracy
 from biasbench.results import ResultsStore, decisions
 from biasbench.results.__main__ import main as results_main
 from biasbench.runner import RunOptions, run
+
 from helpers import nudged_tinynet
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=4)
@@ -119,7 +120,8 @@ def test_export_csv(suite, tmp_path, capsys):
 
 
 def test_intervals_of_a_model_from_its_stored_decisions(suite, tmp_path):
-    from biasbench.analysis.image_bootstrap import accuracy_interval, main as ci_main
+    from biasbench.analysis.image_bootstrap import accuracy_interval
+    from biasbench.analysis.image_bootstrap import main as ci_main
 
     store, _ = suite
     out = tmp_path / "ci.csv"

@@ -8,10 +8,11 @@ import torch
 
 import biasbench.data.decoded_cache as dc
 import biasbench.data.loader as loader
-from biasbench.data.decoded_cache import DecodedCache
 from biasbench.data.decode import decode
+from biasbench.data.decoded_cache import DecodedCache
 from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import DatasetError
+
 from helpers import write_val_tree
 
 

@@ -16,6 +16,7 @@ from biasbench.errors import ConfigError
 from biasbench.metrics.accuracy import ReaL, TopK
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, add_summaries, run
+
 from helpers import ImagesBenchmark, TinyNet, write_val_tree
 
 OPTS = dict(device="cpu", num_workers=0, progress=False)
@@ -220,7 +221,7 @@ def test_the_last_batch_is_padded_to_full_size_and_the_copies_count_nowhere(tmp_
             return super().forward(x)
 
     benches = [_TwoConditions(val), Adversarial(val, eps=(1 / 255,), steps=2)]
-    out = {}
+    out, unpadded_decisions = {}, None
     for pad in (False, True):
         shapes.clear()
         store = ResultsStore(tmp_path / f"pad{pad}.csv")

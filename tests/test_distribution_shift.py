@@ -27,6 +27,7 @@ from biasbench.errors import ConfigError, DatasetError
 from biasbench.metrics import corruption as metric
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+
 from helpers import Loader, file_key, pixel_key, pixel_keys, write_val_tree
 
 WNIDS = ImageNetInfo().label_names()

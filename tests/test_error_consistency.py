@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biasbench.analysis.error_consistency import (between_models, error_consistency, human_tables, main, stimulus,
-                                                  versus_humans)
+from biasbench.analysis.error_consistency import (
+    between_models,
+    error_consistency,
+    human_tables,
+    main,
+    stimulus,
+    versus_humans,
+)
 from biasbench.errors import ResultsError
 from biasbench.results import Record
 from biasbench.results.decisions import Decisions

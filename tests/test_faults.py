@@ -20,15 +20,16 @@ import numpy as np
 import pytest
 import torch
 
-import fake_zoo
 from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
 from biasbench.benchmarks.spectral import Spectral
-from biasbench.data.decoded_cache import DecodedCache
 from biasbench.data.decode import decode
+from biasbench.data.decoded_cache import DecodedCache
 from biasbench.data.imagenet import imagenet_val
 from biasbench.errors import UserError
 from biasbench.results import ResultsStore, ResultsWarning, decisions
 from biasbench.runner import RunOptions, run
+
+import fake_zoo
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARDS_PER_BATCH = 1  # clean and ReaL share one forward pass

@@ -138,9 +138,8 @@ def test_default_workers_never_exceed_the_cpus():
 
 
 def test_every_instead_entry_names_a_real_suite_flag():
-    from biasbench.sweep.main import _parser as sweep_parser
-
     from biasbench.benchmarks import REGISTRY
+    from biasbench.sweep.main import _parser as sweep_parser
 
     parser = make_parser(list(REGISTRY), require_data=False)
     known = set(parser._option_string_actions) | set(sweep_parser()._option_string_actions)
@@ -260,7 +259,6 @@ def _pins(name: str) -> dict[str, str]:
 
 def test_dependency_lists_are_split_by_use_and_within_pyproject_bounds():
     import tomllib
-
     from packaging.requirements import Requirement
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

@@ -16,13 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
-import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks.imagenet import ImageNetClean
 from biasbench.data.imagenet import imagenet_val, real_labels
 from biasbench.errors import DatasetError, ModelError, ResultsError, UserError
 from biasbench.results import Record, ResultsStore, ResultsWarning
 from biasbench.runner import RunOptions, run
+
+import fake_zoo
 from helpers import reference_top1
 
 SEED = 20240617

@@ -9,12 +9,12 @@ import tarfile
 import numpy as np
 import pytest
 from PIL import Image
-from test_prepare_data import a_archive, jpeg, main, serve, shrink_ood
 
 from biasbench.data.decode import decode
 from biasbench.data.imagelist import AS_IS, RESIZE_CROP
 from biasbench.data.synsets import subset_wnids
 from biasbench.errors import DatasetError
+from test_prepare_data import a_archive, jpeg, main, serve, shrink_ood
 
 # --- 1. high-depth images -----------------------------------------------------------------------------
 
@@ -178,6 +178,7 @@ def test_export_writes_the_readable_decisions_and_names_the_damaged_file(tmp_pat
     from biasbench.results import ResultsStore, decisions
     from biasbench.results.__main__ import main as results_main
     from biasbench.runner import RunOptions, run
+
     from helpers import nudged_tinynet
 
     store = ResultsStore(tmp_path / "benchmark.csv")

@@ -1,4 +1,4 @@
-"""analyze.py --html: one self-contained page, checked in real headless Chromium (README "Analysis")."""
+"""analyze.py --html: one self-contained page, checked in real headless Chromium (docs/analysis.md)."""
 
 import os
 import re
@@ -63,7 +63,7 @@ def test_page_is_self_contained_and_escapes_text(report):
     assert len(re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', text)) == N_FIGURES
     # no external resource of any kind
     assert not re.search(r'(src|href)="(?!data:)', text) and "url(" not in text
-    assert "<i>" not in text and f"Highlighted model: mine&lt;i&gt;&amp;amp;&lt;/i&gt;" in text
+    assert "<i>" not in text and "Highlighted model: mine&lt;i&gt;&amp;amp;&lt;/i&gt;" in text
 
 
 def test_page_loads_without_console_errors_and_shows_every_figure(report, tmp_path):

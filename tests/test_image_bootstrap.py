@@ -7,8 +7,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from biasbench.analysis.image_bootstrap import (accuracy_interval, benchmark_intervals, paired_bootstrap,
-                                                shape_bias_interval)
+from biasbench.analysis.image_bootstrap import (
+    accuracy_interval,
+    benchmark_intervals,
+    paired_bootstrap,
+    shape_bias_interval,
+)
 from biasbench.benchmarks.criticalband import CriticalBand
 from biasbench.benchmarks.spectral import Spectral
 from biasbench.errors import ResultsError

@@ -25,6 +25,7 @@ from biasbench.metrics import sixteen_class
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
 from biasbench.zoo.wrapper import NormalizedModel
+
 from helpers import TinyNet, write_val_tree
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=4)

@@ -27,6 +27,7 @@ from biasbench.prepare.model_vs_human import ensure_dataset
 from biasbench.results import ResultsStore, decisions
 from biasbench.runner import RunOptions, run
 from biasbench.synthetic import write_datasets
+
 from helpers import file_key, pixel_key, pixel_keys
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=64)
@@ -307,7 +308,7 @@ def test_all_datasets_per_condition_and_ood_mean(tmp_path):
     for name, rows in plan.items():
         keys = _write_indexed_tree(tmp_path / name, [r for r, *_ in rows], salt=len(expected))
         hits = []
-        for k, (rel, cat, label, kept) in zip(keys, rows):
+        for k, (_rel, cat, label, kept) in zip(keys, rows):
             n += 1
             right = n % 3 != 0
             rankings[k] = ranking(cat if right else "oven")

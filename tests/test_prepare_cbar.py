@@ -21,6 +21,7 @@ from biasbench.prepare import cbar_corruptions as cc
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions
 from biasbench.runner import run as run_benchmarks
+
 from helpers import write_val_tree
 
 # facebookresearch/augmentation-corruption imagenet_c_bar/imagenet_c_bar.csv, written out here

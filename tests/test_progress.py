@@ -12,6 +12,7 @@ from biasbench.benchmarks.base import Condition
 from biasbench.progress import RunProgress
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+
 from helpers import ImagesBenchmark, Loader, TinyNet
 
 

@@ -422,7 +422,7 @@ def test_cli_rebuild_and_show(tmp_path, capsys):
     store.append([rec("m", values={"top1_acc/imagenet": 0.1 + 0.2}, seed=7), rec("n", values={"y": 2.0})])
     assert main(["rebuild", "--results", str(csv_path)]) == 0
     assert "2 rows (models x setups) x 2 columns from 2 records" in capsys.readouterr().out
-    # seed 7 is not the reference setup's: its row names the setup (README "Results")
+    # seed 7 is not the reference setup's: its row names the setup (docs/results.md)
     assert read_csv_exact(csv_path)[1] == {"m@seed=7": {"top1_acc/imagenet": 0.1 + 0.2}, "n": {"y": 2.0}}
 
     assert main(["show", "--results", str(csv_path), "--model", "m"]) == 0

@@ -8,6 +8,7 @@ from biasbench.benchmarks.imagenet import ImageNetClean, ImageNetReaL
 from biasbench.errors import UserError
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+
 from helpers import ImagesBenchmark, Loader, TinyNet, nudged_tinynet, reference_top1
 
 OPTS = dict(device="cpu", num_workers=0, progress=False)

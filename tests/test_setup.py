@@ -13,6 +13,7 @@ from biasbench.results import Record, ResultsStore
 from biasbench.results import __main__ as results_cli
 from biasbench.results.setup import Setup, is_reference_row, split_row
 from biasbench.runner import RunOptions, run
+
 from helpers import ImagesBenchmark, TinyNet, nudged_tinynet
 
 OPTS = dict(device="cpu", num_workers=0, progress=False, batch_size=8)

@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from biasbench.errors import ResultsError
-from biasbench.metrics.shape_bias import (RESPONSE_COLUMNS, accuracy16, read_responses, responses_filename,
-                                          responses_frame, shape_bias, texture_category, write_responses)
+from biasbench.metrics.shape_bias import (
+    RESPONSE_COLUMNS,
+    accuracy16,
+    read_responses,
+    responses_filename,
+    responses_frame,
+    shape_bias,
+    texture_category,
+    write_responses,
+)
 from biasbench.metrics.sixteen_class import CATEGORIES
 
 # reference/modelvshuman/README.md: file -> (S, T, shape bias, acc16 over all 1280)

@@ -6,8 +6,13 @@ import torch
 
 from biasbench.data.synsets import imagenet_wnids
 from biasbench.errors import ModelError
-from biasbench.metrics.sixteen_class import (CATEGORIES, CATEGORY_INDICES, category_probabilities,
-                                             decision_names, decisions)
+from biasbench.metrics.sixteen_class import (
+    CATEGORIES,
+    CATEGORY_INDICES,
+    category_probabilities,
+    decision_names,
+    decisions,
+)
 
 # The model-vs-human toolbox's WordNet ids per category (helper/human_categories.py, HumanCategories);
 # some are not ImageNet-1k classes. Its index lists are these ids' positions in the 1k synset order.

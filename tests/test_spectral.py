@@ -11,7 +11,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _numpy_bandpass(image_chw, cutoff, lowpass):
-    """The definition (README "Bias measurements") for one image, written plainly with numpy.fft and
+    """The definition (docs/benchmarks.md "Bias measurements") for one image, written plainly with numpy.fft and
     explicit index ranges."""
     c, h, w = image_chw.shape
     c_eff = cutoff if lowpass else 1 - cutoff

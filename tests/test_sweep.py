@@ -1,6 +1,7 @@
 """Sweeps: job sizes computed by hand, job states from every source, a real sweep through
 submitit's local executor equal to a direct run, resubmission of only what failed, and the
-Slurm path against stand-in sbatch / sacct commands.
+Slurm path against stand-in sbatch / squeue / sacct commands (tests/test_sweep_slurm.py runs it on a
+real cluster).
 
 Models are test-zoo models (tests/fake_zoo.py: TinyNet state dicts named tinynet://PATH); the
 jobs of the local executor are real subprocesses that load them through tests/fake_site.
@@ -15,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import fake_zoo
 from biasbench import zoo
 from biasbench.benchmarks import REGISTRY
 from biasbench.benchmarks.adversarial import attack_cost
@@ -28,6 +28,8 @@ from biasbench.errors import ConfigError
 from biasbench.results import Record, ResultsStore
 from biasbench.results.setup import Setup
 from biasbench.sweep import Job, SweepDir, forward_equivalents, job_statuses, main, make_plan
+
+import fake_zoo
 
 WNIDS = imagenet_wnids()
 
@@ -156,18 +158,18 @@ def test_local_jobs_are_running_while_their_controller_process_lives(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "submitit-controller"])
     try:
         subs = {"j": {"executor": "local", "host": here, "job_id": str(proc.pid)}}
-        assert raw_states(subs, tmp_path) == {"j": "RUNNING"}
-        assert raw_states({"j": {**subs["j"], "host": "elsewhere"}}, tmp_path) == {"j": "UNKNOWN"}
+        assert raw_states(subs) == {"j": "RUNNING"}
+        assert raw_states({"j": {**subs["j"], "host": "elsewhere"}}) == {"j": "UNKNOWN"}
         proc.kill()
         time.sleep(0.2)  # a zombie until reaped: ended
-        assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+        assert raw_states(subs) == {"j": "ENDED"}
     finally:
         proc.kill()
         proc.wait()
-    assert raw_states(subs, tmp_path) == {"j": "ENDED"}
+    assert raw_states(subs) == {"j": "ENDED"}
     # a live process that is not a submitit controller (the pid was reused) is not the job
-    assert raw_states({"j": {"executor": "local", "host": here, "job_id": str(os.getpid())}}, tmp_path) == {"j": "ENDED"}
-    assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}, tmp_path) == {"j": "ENDED"}
+    assert raw_states({"j": {"executor": "local", "host": here, "job_id": str(os.getpid())}}) == {"j": "ENDED"}
+    assert raw_states({"j": {"executor": "debug", "job_id": "debug-1-0"}}) == {"j": "ENDED"}
 
 
 def test_done_means_every_model_and_cell_under_the_sweep_setup(tmp_path):
@@ -369,7 +371,7 @@ def _script(path: Path, text: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo, monkeypatch, capsys):
+def test_slurm_sweep_submits_an_array_and_reads_squeue_and_sacct(tmp_path, world, test_zoo, monkeypatch, capsys):
     root, models = world
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -377,7 +379,9 @@ def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo,
     _script(bin_dir / "sbatch", f'n=$(cat {tmp_path}/next 2>/dev/null || echo 700)\necho $((n+1)) > {tmp_path}/next\n'
                                 f'cp "$1" {tmp_path}/sbatch.$n\necho "Submitted batch job $n"\n')
     _script(bin_dir / "srun", "exit 1\n")  # never run here: submitit only looks for it
-    _script(bin_dir / "sacct", f'echo "JobID|State|NodeList"\ncat {tmp_path}/states 2>/dev/null\n')
+    _script(bin_dir / "sacct", f'cat {tmp_path}/states 2>/dev/null\n')
+    _script(bin_dir / "squeue", f'cat {tmp_path}/queue 2>/dev/null\n')
+    _script(bin_dir / "scontrol", 'echo "Slurmctld(primary) at stand-in is UP"\n')
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     argv = ["--models", ",".join(models), "--benchmarks", "imagenet", "--models-per-job", "1", "--partition", "gpu",
             "--gpus-per-job", "2", "--cpus-per-job", "12", "--time-limit", "30", "--array-parallelism", "2",
@@ -393,8 +397,10 @@ def test_slurm_sweep_submits_an_array_and_reads_sacct(tmp_path, world, test_zoo,
     assert {k: v["job_id"] for k, v in subs.items()} == {
         "imagenet.m00.s0of1": "700_0", "imagenet.m01.s0of1": "700_1", "imagenet.m02.s0of1": "700_2"}
 
-    # Job 0 ran (its results are in the log), job 1 is running, job 2 hit a node failure.
-    (tmp_path / "states").write_text("700_0|COMPLETED|n1\n700_1|RUNNING|n2\n700_2|NODE_FAIL|n3\n")
+    # Job 0 ran (its results are in the log), job 1 is running, job 2 hit a node failure; accounting
+    # lags behind the queue for job 1 (squeue's word wins while the controller holds a job).
+    (tmp_path / "states").write_text("700_0|COMPLETED\n700_1|PENDING\n700_2|NODE_FAIL\n")
+    (tmp_path / "queue").write_text("700_1|RUNNING\n")
     assert suite_main(list(REGISTRY), ["--model", models[0], "--benchmarks", "imagenet",
                                        *_common(root, tmp_path / "b.csv")], require_data=False) == 0
     assert main(["--status", "--sweep-dir", str(sweep.path)]) == 0
@@ -468,3 +474,33 @@ def test_a_second_sweep_on_the_same_state_folder_stops_with_one_line(tmp_path, w
     sweep = SweepDir(tmp_path / "sweeps" / "sweep")
     assert len(sweep.submissions()) == 2  # the jobs of one plan, once
     assert main(argv) == 0 and "nothing to submit" in capsys.readouterr().out  # the lock is released
+
+
+def test_slurm_states_prefer_the_queue_then_accounting(tmp_path, monkeypatch):
+    """A job the controller holds has the queue's state; one it no longer holds has accounting's final
+    state, or ENDED where accounting has none yet (lag) or at all; UNKNOWN only when squeue fails."""
+    from biasbench.sweep.executors import raw_states
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("squeue", "sacct"):  # print the file ``name`` (to stderr when it failed), exit with name_rc
+        _script(bin_dir / name, f'rc=$(cat {tmp_path}/{name}_rc)\nif [ "$rc" = 0 ]; then cat {tmp_path}/{name}; '
+                                f'else cat {tmp_path}/{name} >&2; fi\nexit $rc\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subs = {k: {"executor": "slurm", "job_id": k} for k in ("9_0", "9_1", "9_2", "9_3", "9_4", "12")}
+    (tmp_path / "squeue").write_text("9_0|RUNNING\n9_1|PENDING\n")
+    (tmp_path / "squeue_rc").write_text("0")
+    # accounting lags: 9_0 still PENDING there, 9_3 RUNNING though it left the queue; 9_4 only in a range
+    (tmp_path / "sacct").write_text("9_0|PENDING\n9_2|CANCELLED by 0\n9_3|RUNNING\n9_[1-4%2]|PENDING\n12|COMPLETED\n")
+    (tmp_path / "sacct_rc").write_text("0")
+    assert raw_states(subs) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "CANCELLED by 0",
+                                          "9_3": "ENDED", "9_4": "ENDED", "12": "COMPLETED"}
+    (tmp_path / "sacct").write_text("sacct: error: Slurm accounting storage is disabled\n")  # no accounting
+    (tmp_path / "sacct_rc").write_text("1")
+    assert raw_states(subs) == {"9_0": "RUNNING", "9_1": "PENDING", "9_2": "ENDED", "9_3": "ENDED",
+                                          "9_4": "ENDED", "12": "ENDED"}
+    (tmp_path / "squeue").write_text("slurm_load_jobs error: Invalid job id specified\n")  # none in the queue
+    (tmp_path / "squeue_rc").write_text("1")
+    assert set(raw_states(subs).values()) == {"ENDED"}
+    (tmp_path / "squeue").write_text("slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n")
+    assert set(raw_states(subs).values()) == {"UNKNOWN"}

@@ -300,9 +300,10 @@ def fake_tokenizer(texts):
 def test_zero_shot_16_way_decision_and_shape_bias(tmp_path):
     from biasbench.benchmarks.model_vs_human import ModelVsHuman
     from biasbench.data.model_vs_human import read_dataset
-    from biasbench.synthetic import write_datasets
     from biasbench.results import ResultsStore
     from biasbench.runner import RunOptions, run
+    from biasbench.synthetic import write_datasets
+
     from helpers import file_key
 
     root = write_datasets(tmp_path / "mvh", which="cue-conflict", mvh_per_category=1)["cue-conflict"]
@@ -354,10 +355,9 @@ def test_two_prompt_sets_give_two_labelled_rows(served, tmp_path, val, capsys):
 # --- analysis: a family of their own ------------------------------------------------------------------------
 
 def test_zero_shot_models_are_a_family_with_their_own_correlations(tmp_path):
-    from test_analysis import my_model, synthetic_table
-
     from biasbench.analysis import analyze, check_table, load_results, summary_markdown
     from biasbench.analysis.correlations import spearman
+    from test_analysis import my_model, synthetic_table
 
     base = analyze(check_table(synthetic_table()))
     zs_rows = {f"open_clip:M{i}/t": my_model(**{"shape-bias": 0.2 + 0.1 * i, "top1_acc/imagenet": 60 + 5 * i})
@@ -385,6 +385,7 @@ def test_zero_shot_models_are_a_family_with_their_own_correlations(tmp_path):
 
 def test_evaluate_takes_an_open_clip_model_with_its_tokenizer(tiny_arch, tmp_path):
     import biasbench
+
     from helpers import write_val_tree
 
     root = write_val_tree(tmp_path / "imagenet", [0, 1, 2, 999], per_class=1)
@@ -395,8 +396,9 @@ def test_evaluate_takes_an_open_clip_model_with_its_tokenizer(tiny_arch, tmp_pat
     table = biasbench.evaluate(model, tokenizer=tok, prompts="simple", **common)
     assert set(table["setup"]) == {"prompts=simple"}
     head = zs.class_embeddings(model, tok, zs.prompt_set("simple"))
-    from helpers import paper_batch
     from biasbench.data.imagenet import imagenet_val
+
+    from helpers import paper_batch
 
     images = imagenet_val(root, check=False)
     with torch.no_grad():
@@ -445,8 +447,8 @@ def test_preprocess_model_makes_open_clips_own_pixels(resize_mode):
     from PIL import Image
     from torchvision.transforms import functional as TF
 
-    from biasbench.data.model_input import _steps
     from biasbench.data.imagelist import RESIZE_CROP
+    from biasbench.data.model_input import _steps
     from biasbench.zoo.registry import ModelEntry, Source
 
     entry = ModelEntry("open_clip:ViT-B-32/x", "zero_shot_vlm", "open_clip:ViT-B-32", (Source("url", "http://x"),),

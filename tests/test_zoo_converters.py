@@ -15,8 +15,17 @@ from biasbench.zoo import converters as cv
 from biasbench.zoo import get_entry
 from biasbench.zoo.loader import build_architecture
 from biasbench.zoo.safe_load import load_checkpoint
-from zoo_helpers import (SimCLRv2PortResNet50, compact_random, madrylab_checkpoint, module_prefixed, optimizer_state, r50_state,
-                         random_state, vit_layout)
+
+from zoo_helpers import (
+    SimCLRv2PortResNet50,
+    compact_random,
+    madrylab_checkpoint,
+    module_prefixed,
+    optimizer_state,
+    r50_state,
+    random_state,
+    vit_layout,
+)
 
 
 @pytest.fixture(scope="module")

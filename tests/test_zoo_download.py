@@ -14,10 +14,10 @@ import huggingface_hub
 import pytest
 import torch
 
-from biasbench.errors import ModelError
 from biasbench import download as transfer
-from biasbench.zoo import download
 from biasbench.download import Ledger
+from biasbench.errors import ModelError
+from biasbench.zoo import download
 from biasbench.zoo.download import LOCK_NAME, fetch, relpath
 from biasbench.zoo.registry import Source
 

@@ -13,6 +13,7 @@ from torchvision.transforms import Normalize
 from biasbench.errors import ModelError
 from biasbench.zoo import NormalizedModel, get_entry, load_model
 from biasbench.zoo.download import LOCK_NAME, relpath
+
 from zoo_helpers import madrylab_checkpoint, module_prefixed, r50_forward_state
 
 REPO = Path(__file__).resolve().parents[1]

@@ -52,8 +52,8 @@ def test_runs_through_the_suite_and_records_its_checksum(model_folder, tmp_path,
     import json
 
     from biasbench.cli import main
-    from biasbench.synthetic import write_preset
     from biasbench.results import ResultsStore
+    from biasbench.synthetic import write_preset
 
     cache, net = model_folder
     data = write_preset(tmp_path / "data", "test", which=["imagenet"])["imagenet"]

@@ -1,4 +1,4 @@
-"""The Python API: evaluate a model held in memory (README "A model in memory, from Python").
+"""The Python API: evaluate a model held in memory (docs/models.md "A model in memory, from Python").
 
 ``evaluate(model, name=..., benchmarks=[...], data_root=..., mean=..., std=...)`` is the
 ``--model`` of the command line for an ``nn.Module``: its keywords make the same
@@ -129,7 +129,7 @@ def place(results, paper=None, *, cache_dir=None, offline: bool | None = None):
     ``results``: what ``evaluate`` returned (one table or a list of them), or a ``benchmark.csv``
     path. ``paper``: the paper's published table, a CSV path or the folder holding
     ``benchmark.csv``; None reads the copy shipped in ``raw-data/paper/``, as
-    ``code/analyze.py --paper-results`` does (README "Analysis"). Returns the ``Analysis``: ``.ranks`` (each model's rank per aggregate and bias,
+    ``code/analyze.py --paper-results`` does (docs/analysis.md). Returns the ``Analysis``: ``.ranks`` (each model's rank per aggregate and bias,
     1 = highest, among the paper's models) and ``.correlations`` (bias vs. aggregate over the
     paper's models), computed on the merged table where our values win.
     """

@@ -78,11 +78,11 @@ def build_parser(benchmarks: Sequence[str], description: str, prog: str | None =
     p.add_argument("--n_samples", "--n-samples", type=int, default=None,
                    help="evaluate a deterministic class-balanced subset of N images")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 is the paper's protocol; the others are faster, with measured deviations (README)")
+                   help="fp32 is the paper's protocol; the others are faster, with measured deviations (docs/devices.md)")
     p.add_argument("--preprocess", choices=("paper", "model"), default="paper",
                    help="paper: every model fed 224x224 after Resize(256)/CenterCrop(224), bilinear (the paper's "
                         "protocol); model: each timm/torchvision model its own resize, crop and interpolation "
-                        "(recorded as another setup; README 'Any model')")
+                        "(recorded as another setup; docs/models.md)")
     p.add_argument("--prompts", default=None, metavar="openai|simple|FILE",
                    help="zero-shot (open_clip:) models' prompt templates: openai (OpenAI's 80, the default), simple "
                         "('a photo of a {}.') or a file with one template per line, each with {} (recorded as "
@@ -101,7 +101,7 @@ def build_parser(benchmarks: Sequence[str], description: str, prog: str | None =
                    help="leave unreadable images out (counted and reported) instead of stopping")
     p.add_argument("--shard", type=parse_shard, default=None, help="i/n: evaluate every n-th condition from i")
     p.add_argument("--data-root", "--data_root", default=None,
-                   help="folder holding the datasets under their default names (see README)")
+                   help="folder holding the datasets under their default names (see docs/datasets.md)")
     p.add_argument("--decoded_cache", "--decoded-cache", default="auto",
                    help="where ImageNet-style datasets are kept decoded (uint8, 7.5 GB for ImageNet val), shared "
                         "by every benchmark, model and run: auto = <cache-dir>/decoded, a folder, or off")

@@ -5,7 +5,7 @@ batch-norm statistics calibrated on synthetic training images, and a linear head
 fitted (ridge regression) on those images' features, so its accuracies are clearly
 above chance on the synthetic classes and respond to the benchmarks' corruptions.
 The head is fitted on each training image and on its noise-free critical-band stimulus
-(grey, contrast 0.2: README "Bias measurements"), so the critical-band fit has a
+(grey, contrast 0.2: docs/benchmarks.md "Bias measurements"), so the critical-band fit has a
 clean accuracy above chance to start from rather than a flat curve.
 It is saved as an ordinary state dict and evaluated through ``file://`` like a
 user's own checkpoint.

@@ -1,4 +1,4 @@
-"""Every download of biasbench: checkpoints, datasets, the paper's table (README "Downloads and cache").
+"""Every download of biasbench: checkpoints, datasets, the paper's table (docs/models.md "Downloads and cache").
 
 ``fetch(remote, final, ledger, key, ...)`` returns the verified local file ``final``:
 
@@ -285,7 +285,7 @@ class _Permanent(Exception):
 
 
 class _Unreachable(_Permanent):
-    """The server's name does not resolve or it refuses the connection: no network here (README "Downloads")."""
+    """The server's name does not resolve or it refuses the connection: no network here (docs/models.md "Downloads and cache")."""
 
 
 class _Incomplete(Exception):

@@ -82,6 +82,6 @@ def did_you_mean(word: str, choices, n: int = 3, cutoff: float = 0.6) -> str:
 
 def exit_status(err: BaseException) -> int:
     """How every command ends on a user error: ``error: <message>`` on one line of stderr, exit status 2
-    (argparse's own for bad flags), never a traceback (README "When things go wrong")."""
+    (argparse's own for bad flags), never a traceback (docs/troubleshooting.md)."""
     print(f"error: {err}", file=sys.stderr)
     return 2

@@ -2,12 +2,10 @@
 
 - ``atomic_write`` / ``atomic_write_json``: the new content goes to a temporary file beside the
   target, is fsynced and renamed over it (keeping its permissions), then the directory entry is
-  synced; readers see the old file or the new one, never half of one (README "When things go
-  wrong"). Used by the results table, the per-image decisions, the sweep state, the decoded-image
+  synced; readers see the old file or the new one, never half of one (docs/troubleshooting.md). Used by the results table, the per-image decisions, the sweep state, the decoded-image
   cache's metadata and the download ledgers.
 - ``safe_extract``: a tar or zip archive is refused whole, before anything is written, when any
-  member is absolute, contains ``..``, or is a link or special file (README "Preparing the
-  datasets"); none of the dataset releases holds any of these.
+  member is absolute, contains ``..``, or is a link or special file (docs/datasets.md); none of the dataset releases holds any of these.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ The 128-bit counter of element ``j`` of image ``i`` in draw round ``r`` is
 critical-band condition). The 32-bit words are bit-identical on CPU and CUDA. Uniforms are
 exact functions of those words; normals (Box-Muller) go through log, sqrt, cos and sin,
 whose CPU and CUDA implementations may differ by an ulp or two (about 1e-16 relative in
-float64), see "Same numbers on every device" in the README.
+float64), see docs/devices.md.
 """
 
 from __future__ import annotations

@@ -16,23 +16,35 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from .benchmarks.base import Benchmark, Condition
 from .data import model_input as mi
 from .data.decoded_cache import DecodedCache
 from .data.imagelist import RESIZE_CROP, ImageList
 from .data.loader import Batch, UnreadableCounter, batches
-from .device import (SplitOnOOM, compile_limits, device_name, forward, free_cuda_memory, global_flags,
-                     precision_context, prepare_model)
+from .device import (
+    SplitOnOOM,
+    compile_limits,
+    device_name,
+    forward,
+    free_cuda_memory,
+    global_flags,
+    precision_context,
+    prepare_model,
+)
 from .errors import ConfigError, UserError
 from .progress import RunProgress
 from .results import Record, ResultKey, ResultsStore, decisions
 from .results.keys import SUMMARY, cell_key, summary_key
 from .results.setup import Setup
 
+if TYPE_CHECKING:  # the runner drives benchmarks through their interface only; it sits below them
+    from .benchmarks.base import Benchmark, Condition
+
 log = logging.getLogger("biasbench")
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -59,7 +71,7 @@ class RunOptions:
     # which must not fill one memory-mapped file at once over a network file system.
     decoded_cache_readonly: bool = False
     # Deterministic kernels (torch.use_deterministic_algorithms, no cuDNN autotuning): bit-for-bit
-    # repeatable runs and attacks on one GPU, at some speed (README, "Same numbers on every device").
+    # repeatable runs and attacks on one GPU, at some speed (docs/devices.md).
     deterministic: bool = False
     # Grow the last, smaller batch to full size (the copies count nowhere): one batch shape, so a
     # compiled model is not compiled again for it. Always on with --compile.
@@ -269,7 +281,7 @@ def _passes(chunks, passes, load, device, autocast, opts, store, written, progre
         if loaded is None:  # out of memory while loading: the same models in two smaller chunks
             chunks[:0] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
             continue
-        for fp, works in passes.items():
+        for _fp, works in passes.items():
             works = [w for w in works if set(w.models) & set(chunk)]
             if works:
                 # Each record's per-image decisions are on disk before the log line naming them.
@@ -360,7 +372,7 @@ def _pass_at(works, models, images: ImageList, device, autocast, opts: RunOption
         valid = batch.valid.to(device, non_blocking=True)
         finite: list[tuple[str, str, torch.Tensor]] = []  # checked once per batch: one sync, not one per model
         shared: dict = {}  # this batch's shared first steps of transforms (e.g. the spectral filters' FFT)
-        for key, key_works in by_key.items():
+        for key_works in by_key.values():
             x = _transformed(key_works[0].condition.transform, x0, idx, shared, split)
             logits_cache: dict[str, torch.Tensor] = {}
             for w in key_works:
@@ -451,7 +463,7 @@ def _padded(batch: Batch, size: int) -> Batch:
 
 def _attacked_forward(model, attack, autocast, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Logits of the attacked images. The attack runs under the run's precision too (its
-    gradients are only used through their sign: no loss scaling, README "Precision")."""
+    gradients are only used through their sign: no loss scaling, docs/devices.md "Precision")."""
     with autocast():
         x_adv = attack(model, x, y, idx)
     return forward(model, x_adv, autocast)

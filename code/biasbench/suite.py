@@ -25,7 +25,8 @@ from .benchmarks import REGISTRY, Config, Datasets, options_of
 from .benchmarks.config import CORE
 from .errors import ConfigError, did_you_mean
 from .flags import comma_list, flag_dest
-from .runner import RunOptions, run as run_benchmarks
+from .runner import RunOptions
+from .runner import run as run_benchmarks
 
 log = logging.getLogger("biasbench")
 
@@ -236,11 +237,14 @@ def run(request: Request, models: Sequence[str], load: Callable, *, built: list 
                                                      offline=config.offline or None))
     written = run_benchmarks(built, models, store, request.options, load=load, shard=request.shard,
                              **runner_kwargs)
+    if model_info is None:
+        from .zoo.sources import model_sources
+
+        model_info = model_sources(models, getattr(load, "local", None), config.cache_dir)
     record = write_run_record(store, config=request.settings(), options=request.options,
                               device=request.options.resolved_device(), models=models,
                               folders=data_folders(config), written=written, started=started,
-                              seconds=time.perf_counter() - start, local=getattr(load, "local", None),
-                              cache_dir=config.cache_dir, model_info=model_info)
+                              seconds=time.perf_counter() - start, model_info=model_info)
     return Outcome(written, store, built, record)
 
 

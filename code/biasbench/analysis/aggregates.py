@@ -1,5 +1,5 @@
 """The four generalization aggregates, the six bias scores of the paper and the follow-up's
-low-frequency bias (README "Analysis").
+low-frequency bias (docs/analysis.md).
 
 Every metric is the plain mean of its result columns, taken as they are in the
 table (no sign flips): aggregates in percent, shape bias and LPP/HPP as

@@ -1,4 +1,4 @@
-"""The analysis's command line: ``code/analyze.py`` and ``biasbench analyze`` (README "Analysis").
+"""The analysis's command line: ``code/analyze.py`` and ``biasbench analyze`` (docs/analysis.md).
 
 python code/analyze.py --results raw-data/benchmark.csv --out analysis-out
 python code/analyze.py --results mine.csv --paper-results --highlight my_resnet50 --out analysis-out

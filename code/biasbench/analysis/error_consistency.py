@@ -16,7 +16,7 @@ model's table written with ``--responses-dir``), trials matched by stimulus (the
 ``_`` field of the image name, so the toolbox's per-subject trial prefixes do not matter),
 per subject and condition; a human's ``na`` answer counts as an error, as in the toolbox.
 The human tables are downloaded on first use (``prepare/human_responses.py``).
-README, "Error consistency".
+docs/results.md "Error consistency".
 
     python -m biasbench.analysis.error_consistency --results raw-data/benchmark.csv --out ec.csv
     python -m biasbench.analysis.error_consistency --model-responses DIR [--humans RAW-DATA] --out ec-humans.csv
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None, prog: str = "biasbench consistency") -> 
             humans_dir = args.humans
             if humans_dir is None:
                 from ..data import model_vs_human as mvh
-                from ..prepare.human_responses import ensure_human_responses
                 from ..paths import offline
+                from ..prepare.human_responses import ensure_human_responses
 
                 humans_dir = ensure_human_responses(mvh.cache_root(args.cache_dir), offline=args.offline or offline())
             frames = []

@@ -4,7 +4,7 @@ No external resource is referenced (no CSS, script or image URL), so the file op
 can be mailed. Every piece of text is escaped with ``html.escape``; the only markup added is the
 bold of significant coefficients and code spans of the notes (``**x**``, ```x``` in the shared display text). A tiny inline script
 checks on load that every figure decoded and writes ``<div id="figures-ok" data-n=N>``, which the
-headless-browser test reads (README "Analysis").
+headless-browser test reads (docs/analysis.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ bootstrap): a derived metric (LPP/HPP, the critical-band fit, shape bias) is rec
 from the resampled grid by the benchmark's own ``columns`` and ``summarize``. Draws come
 from ``numpy.random.default_rng(seed)`` in the order ``scipy.stats.bootstrap`` draws them,
 so a seed gives the same interval every time and the same as scipy's percentile interval
-for a plain accuracy (tested). README, "Confidence intervals over images".
+for a plain accuracy (tested). docs/results.md "Confidence intervals over images".
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def model_intervals(store, model: str, *, precision: str = "fp32", **kw) -> pd.D
     if not latest:
         raise ResultsError(f"no per-image decisions of model {model!r} at {precision} in {store.log_dir}")
     rows: dict[str, Interval] = {}
-    for (_, benchmark, condition, _), d in sorted(latest.items()):
+    for (_, benchmark, _condition, _), d in sorted(latest.items()):
         columns = [c for c in d.record.values if c.startswith("top1_acc/")]
         if benchmark == "freq-cue-conflict":  # its accuracy counts either cue: from the record's categories
             result = d.record.extra.get("result", {})

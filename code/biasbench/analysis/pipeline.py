@@ -17,13 +17,13 @@ import pandas as pd
 from ..errors import ResultsError
 from ..flags import comma_list
 from ..results.setup import split_row
-from ..zoo.paper_models import PAPER_MODELS
 from ..zoo.families import ZERO_SHOT
+from ..zoo.paper_models import PAPER_MODELS
 from .aggregates import METRICS, OPTIONAL, Metrics, category_of, compute_metrics
 from .correlations import bias_aggregate_correlations, bias_bias_correlations, family_correlations
 from .figures import all_figures, save_figure
-from .prediction import TOP1, prediction_table
 from .paper_table import PAPER_TABLE_URL, SHIPPED_PAPER_TABLE, load_paper_table, paper_table_path
+from .prediction import TOP1, prediction_table
 from .report import highlight_ranks, summary_markdown
 from .tables import merge_tables, read_results
 
@@ -61,7 +61,7 @@ def load_results(results: str | os.PathLike | None = None, paper: str | os.PathL
 
     ``results``: our CSV; None uses ``default_results`` when that file has rows. Only its rows of
     ``setup`` are used ('' = the reference setup; e.g. 'bf16' reads the ``<model>@bf16`` rows as
-    ``<model>``; README "Results").
+    ``<model>``; docs/results.md).
     ``paper``: None/False = not used; True or "shipped" = the published table shipped in
     ``raw-data/paper/``; "download" = its newest upstream version (cached download); a path = that file.
     """

@@ -2,8 +2,7 @@
 AutoAttack (through torchattacks), and the budgets' parsing and result column names."""
 
 from .autoattack import autoattack
-from .eps import (LOW_EPS, corrected_reference_accuracy, eps_column, eps_label, parse_eps,
-                  robust_accuracy)
+from .eps import LOW_EPS, corrected_reference_accuracy, eps_column, eps_label, parse_eps, robust_accuracy
 from .pgd import PGDAttack, fgsm, image_seeds, pgd_linf
 
 __all__ = ["LOW_EPS", "PGDAttack", "autoattack", "corrected_reference_accuracy", "eps_column", "eps_label",

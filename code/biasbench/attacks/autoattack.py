@@ -10,8 +10,8 @@ calls ``backward()``), and leaves the caller's global RNG as it was (torchattack
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 

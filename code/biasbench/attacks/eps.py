@@ -80,8 +80,7 @@ REFERENCE_PGD_PADDING = REFERENCE_PGD_DENOMINATOR - 50_000  # the 48 never-attac
 
 def corrected_reference_accuracy(paper_value: float, n_images: int = 50_000) -> float:
     """A PGD accuracy p (percent) from the paper's table, (correct + 48) / 50,048, as correct / ``n_images``
-    in percent: (p x 500.48 - 48) / 500 for ImageNet val (tv_resnet50: 18.390 -> 18.312). README
-    "Differences from the paper"."""
+    in percent: (p x 500.48 - 48) / 500 for ImageNet val (tv_resnet50: 18.390 -> 18.312). docs/differences.md."""
     if not math.isfinite(paper_value):
         return paper_value
     correct = paper_value * REFERENCE_PGD_DENOMINATOR / 100 - REFERENCE_PGD_PADDING

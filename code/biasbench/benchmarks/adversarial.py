@@ -1,4 +1,4 @@
-"""Adversarial robustness (README "Adversarial robustness (PGD)"): top-1 accuracy on ImageNet val after L-inf PGD-40
+"""Adversarial robustness (docs/benchmarks.md "Adversarial robustness (PGD)"): top-1 accuracy on ImageNet val after L-inf PGD-40
 (the paper's ``top1_acc/PGD-40/low`` at eps 0.5/255), and optionally FGSM and AutoAttack.
 
 Attacks need each model's own gradients, so every model is attacked on its own; the

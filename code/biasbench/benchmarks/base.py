@@ -9,7 +9,7 @@ columns of all its conditions, read by name. The runner does the rest.
 Every benchmark module also declares, without reading any data, the columns it
 writes (``declared_columns(name, config)``: a list of ``Column``): the listing
 ``biasbench benchmarks``, the column table of docs/benchmarks.md and the analysis's
-column names come from there (README "Benchmarks and their columns").
+column names come from there (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Benchmark(ABC):
         are (docs/analysis.md). Default: none."""
         return set()
 
-    def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:
+    def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:  # noqa: B027 (optional hook)
         """Called once at the end of every run with the results store (everything of the run is
         in it, resumed or new), the requested models, the run options and the run's
         ``images_of(images, model)`` (the list each model was fed: ``runner.ModelImages``; None:

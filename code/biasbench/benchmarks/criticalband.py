@@ -1,4 +1,4 @@
-"""Critical band (README "Bias measurements"): accuracy of low-contrast greyscale
+"""Critical band (docs/benchmarks.md "Bias measurements"): accuracy of low-contrast greyscale
 images under octave-band noise, 7 bands x 4 noise SDs plus the noise-free run, and the
 Gaussian fit of the noise thresholds (bandwidth, centre frequency, peak noise sensitivity).
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from ..metrics.criticalband import SUMMARY_KEYS, degenerate_keys, make_grid, summary
 from ..transforms.criticalband import BANDS, SDS, CriticalBandNoise
-from .base import Benchmark, Column, Condition, family
 from . import imagenet
+from .base import Benchmark, Column, Condition, family
 
 NOISE_FREE = "sd=0"
 
@@ -39,7 +39,7 @@ class CriticalBand(Benchmark):
         self.images = images
         self.seed = seed
         # "auto": float64 as the reference, except float32 on GPUs with slow float64 (1 float32 ulp of
-        # deviation, measured by bench/bench_criticalband_float32.py; README "Same numbers on every device")
+        # deviation, measured by bench/bench_criticalband_float32.py; docs/devices.md)
         self.dtype = dtype
 
     def conditions(self):

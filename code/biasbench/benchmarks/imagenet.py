@@ -1,5 +1,4 @@
-"""ImageNet val: top-1/top-5 accuracy and ReaL accuracy (Beyer et al. 2020 for ReaL; README
-"Benchmarks and their columns")."""
+"""ImageNet val: top-1/top-5 accuracy and ReaL accuracy (Beyer et al. 2020 for ReaL; docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ImageNet-C (Hendrycks & Dietterich, ICLR 2019; README "Distribution shift"): 19 corruptions x 5
+"""ImageNet-C (Hendrycks & Dietterich, ICLR 2019; docs/benchmarks.md "Distribution shift"): 19 corruptions x 5
 severities of 224x224 files, fed as stored.
 
 Summaries (every cell present):
@@ -18,9 +18,9 @@ from pathlib import Path
 from ..data import corruptions as data
 from ..flags import Option, path
 from ..metrics.corruption import mce, mean_accuracy, relative_mce
+from . import imagenet
 from .base import Column, Condition
 from .corruptions import CorruptionBenchmark, cell_columns, complete
-from . import imagenet
 from .imagenet import CLEAN_COLUMNS, TOP1, TOP5
 
 log = logging.getLogger("biasbench")

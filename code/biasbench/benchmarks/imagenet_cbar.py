@@ -1,4 +1,4 @@
-"""ImageNet-C-bar (Mintun et al., NeurIPS 2021; README "Distribution shift"): 10 corruptions x 5
+"""ImageNet-C-bar (Mintun et al., NeurIPS 2021; docs/benchmarks.md "Distribution shift"): 10 corruptions x 5
 severities of 224x224 files, fed as stored.
 Summary (every cell present): ``top1_acc/imagenet-cbar`` = plain mean of the 50 cells."""
 

@@ -11,7 +11,7 @@ from . import REGISTRY, Config, options_of
 from .adversarial import ATTACKS
 from .base import Column
 
-# The README's table shows the optional columns too: every attack at two budgets
+# The column table of docs/benchmarks.md shows the optional columns too: every attack at two budgets
 # (--pgd --fgsm --aa --eps 0.5/255,4/255) and all 17 model-vs-human sets (--mvh-datasets all).
 README_CONFIG = Config(attacks=ATTACKS, eps=(LOW_EPS, 4 / 255), mvh_datasets=tuple(OOD_DATASETS))
 

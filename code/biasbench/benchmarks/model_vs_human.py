@@ -1,4 +1,4 @@
-"""Shape bias and the model-vs-human 16-class datasets (README "Shape bias and model-vs-human").
+"""Shape bias and the model-vs-human 16-class datasets (docs/benchmarks.md "Shape bias and model-vs-human").
 
 One condition per dataset. Each image gets a 16-class decision (the category with the
 highest mean softmax probability over its ImageNet classes); the accumulator records the
@@ -30,8 +30,17 @@ import pandas as pd
 import torch
 
 from ..data.imagelist import ImageList
-from ..data.model_vs_human import (DATASETS, OOD_DATASETS, PAPER_DATASETS, cache_root, condition_label, dataset_url,
-                                   image_infos, is_present, read_dataset)
+from ..data.model_vs_human import (
+    DATASETS,
+    OOD_DATASETS,
+    PAPER_DATASETS,
+    cache_root,
+    condition_label,
+    dataset_url,
+    image_infos,
+    is_present,
+    read_dataset,
+)
 from ..errors import ConfigError, DatasetError, did_you_mean
 from ..flags import Option, comma_list, path
 from ..metrics.shape_bias import accuracy16, responses_filename, responses_frame, shape_bias, write_responses
@@ -196,7 +205,7 @@ class ModelVsHuman(Benchmark):
 
     def after_run(self, store, models: Sequence[str], opts, images_of=None) -> None:
         """With a responses folder: write each model's response tables from its newest decisions
-        measured under this run's setup (README "Results") on the images the run fed it; other setups
+        measured under this run's setup (docs/results.md) on the images the run fed it; other setups
         never stand in for it."""
         if self.responses_dir is None:
             return

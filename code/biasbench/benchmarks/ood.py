@@ -1,4 +1,4 @@
-"""ImageNet-A, -R, -Sketch and -v2 (README "Distribution shift"): one condition each.
+"""ImageNet-A, -R, -Sketch and -v2 (docs/benchmarks.md "Distribution shift"): one condition each.
 
 A and R score the logits of their own 200 classes only (two different lists); Sketch and v2
 are 1000-way. Columns: ``top1_acc/<name>`` and ``top5_acc/<name>``.

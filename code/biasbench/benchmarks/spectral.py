@@ -1,4 +1,4 @@
-"""Spectral bias (README "Bias measurements"): accuracy under square low- and high-pass filters.
+"""Spectral bias (docs/benchmarks.md "Bias measurements"): accuracy under square low- and high-pass filters.
 
 22 filtered conditions plus the unfiltered one, all on the same ImageNet val
 images: one pass decodes each batch once and filters it on the device. Writes
@@ -11,8 +11,8 @@ ratios to the same model's clean accuracy on the same images
 from __future__ import annotations
 
 from ..transforms.spectral import CUTOFFS, PREFERENCE_CUTOFFS, Bandpass
-from .base import Benchmark, Column, Condition, family
 from . import imagenet
+from .base import Benchmark, Column, Condition, family
 
 KINDS = {"LFC": True, "HFC": False}  # column tag -> low-pass?
 PREFERENCES = {"LPP": "LFC", "HPP": "HFC"}  # preference -> the ratios it averages

@@ -1,7 +1,7 @@
 """Image lists from class folders: ``<root>/<wnid>/*`` or ``<root>/<class index>/*``.
 
 Labels come from the folder name (a wnid through the standard synset order, or a
-class index read as a number), never from a folder's position (README "Running on real data").
+class index read as a number), never from a folder's position (docs/running.md).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DatasetError
 
-# How files become 224 x 224 tensors (README "Running on real data"; the reference's Resize(256)/CenterCrop(224)).
+# How files become 224 x 224 tensors (docs/running.md; the reference's Resize(256)/CenterCrop(224)).
 RESIZE_CROP = "resize256-bilinear-aa/centercrop224"  # natural images: Resize(256) + CenterCrop(224)
 AS_IS = "as-is-224"  # ImageNet-C / C-bar / model-vs-human files are already 224 x 224 crops
 MODEL_SEP = "|"  # "<one of the above>|<a model's own preprocessing>" (--preprocess model: data/model_input.py)

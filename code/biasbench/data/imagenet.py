@@ -6,7 +6,7 @@ Layouts read (``--imagenet ROOT``):
 - ``ROOT/val/*.JPEG`` flat, as extracted from ILSVRC2012_img_val.tar, labelled by
   torchvision's ``meta.bin`` (or the devkit archive, which torchvision parses into it).
 Labels come from the wnid through the standard synset order, never from a
-folder's position among the folders present (README "Running on real data").
+folder's position among the folders present (docs/running.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Each model's own input preprocessing, for ``--preprocess model`` (README "Any model", "Input size and
+"""Each model's own input preprocessing, for ``--preprocess model`` (docs/models.md "Any timm or torchvision model", "Input size and
 preprocessing").
 
 The paper feeds every model 224x224 after Resize(256)/CenterCrop(224), bilinear (``imagelist.RESIZE_CROP``):

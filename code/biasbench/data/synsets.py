@@ -2,7 +2,7 @@
 
 Labels always come from a wnid through the standard synset order (index 0 =
 n01440764 ... 999 = n15075141), never from a folder's position among the
-folders present (README "Running on real data"). The lists ship with timm (timm/data/_info).
+folders present (docs/running.md). The lists ship with timm (timm/data/_info).
 """
 
 import importlib.util

@@ -1,5 +1,5 @@
 """Critical-band fit: bandwidth, centre frequency and peak noise sensitivity (Subramanian et al.,
-NeurIPS 2023; README "Bias measurements").
+NeurIPS 2023; docs/benchmarks.md "Bias measurements").
 
 The grid holds top-1 accuracies in percent, 5 rows (noise SD 0, .02, .04, .08,
 .16) x 7 bands (0 = coarsest). For each band, count the rows, from the noisiest

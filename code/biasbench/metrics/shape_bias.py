@@ -1,5 +1,5 @@
 """Shape bias and 16-class accuracy from model-vs-human response tables (Geirhos et al., ICLR 2019;
-README "Bias measurements").
+docs/benchmarks.md "Bias measurements").
 
 A response table has the toolbox's columns
 ``subj,session,trial,rt,object_response,category,condition,imagename``, one row

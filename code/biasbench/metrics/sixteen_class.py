@@ -1,5 +1,5 @@
 """16-class decisions of ImageNet classifiers, as in model-vs-human (Geirhos et al., ICLR 2019 and
-NeurIPS 2021; README "Bias measurements").
+NeurIPS 2021; docs/benchmarks.md "Bias measurements").
 
 Softmax over the 1000 logits; per category, the MEAN probability over its
 ImageNet classes; the decision is the category with the highest mean. The

@@ -32,9 +32,8 @@ _VAL_ID = re.compile(r"ILSVRC2012_val_(\d{8})")
 
 
 def labels_from_devkit(devkit: Path) -> list[str]:
-    from torchvision.datasets.imagenet import parse_devkit_archive
-
     import torch
+    from torchvision.datasets.imagenet import parse_devkit_archive
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -3,7 +3,7 @@
 Each dataset is a set of archives (or one plain file); an archive names the folders it
 provides (``place``: candidate paths inside the extracted archive -> folder under the root)
 and the dataset names the layout check the benchmark itself runs (``check``). Sources,
-sizes and licences are listed in the README ("Preparing the datasets").
+sizes and licences are listed in docs/datasets.md.
 
 SHA-256: none of these releases publishes one (Zenodo lists MD5 only), so every archive's
 hash is recorded in ``<root>/.downloads/datasets.lock.json`` on its first download and

@@ -1,5 +1,5 @@
 """``python -m biasbench.results rebuild|show|export``: re-derive the results table, look into the log,
-or export the per-image decisions stored beside it (README, "Per-image decisions")."""
+or export the per-image decisions stored beside it (docs/results.md "Per-image decisions")."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Every (model, benchmark, condition) record of a pass gets a file
 
 so any accuracy is ``100 * (pred == label).sum() / n`` (for an attack, ``pred != label``
 is "broken": the complement of robust accuracy), ReaL can be re-scored from the clean
-decisions, and models compared image by image (README, "Per-image decisions").
+decisions, and models compared image by image (docs/results.md "Per-image decisions").
 
 Crash safety, as for the log: the file is written to a temporary name, fsynced and
 renamed into place *before* the log line that names it is appended, so a log line
@@ -103,7 +103,7 @@ def read(log_dir: str | os.PathLike, record: Record) -> Decisions:
 def latest(store, setup: Setup | None = None, unreadable: list[tuple[tuple, str]] | None = None
            ) -> dict[tuple[str, str, str, str], Decisions]:
     """{(model, benchmark, condition, fingerprint): decisions} of the newest record of each cell
-    measured under ``setup`` (default: the reference setup, README "Results") that has per-image
+    measured under ``setup`` (default: the reference setup, docs/results.md) that has per-image
     decisions; results of other setups never stand in for it. A missing or changed decisions file
     raises ResultsError, or, when ``unreadable`` is a list, is left out and (its key, the message) appended there."""
     label = (setup or Setup()).label()

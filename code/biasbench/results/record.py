@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-import biasbench
 from biasbench.errors import ResultsError
 from biasbench.results.setup import Setup
+from biasbench.version import __version__
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 # Every line ends in a checksum of the rest of the line, so a damaged digit is never read as a value.
@@ -35,8 +35,8 @@ def code_version() -> str:
     Only changes under ``code/`` count as dirty: the results files themselves
     (raw-data/) change with every run. Computed once per process.
     """
-    version = biasbench.__version__
-    repo = Path(biasbench.__file__).resolve().parents[2]  # <repo>/code/biasbench/__init__.py
+    version = __version__
+    repo = Path(__file__).resolve().parents[3]  # <repo>/code/biasbench/results/record.py
     if not ((repo / ".git").exists() and (repo / "pyproject.toml").is_file()):
         return version  # an installed copy: no git provenance to add
     try:
@@ -53,7 +53,7 @@ def code_version() -> str:
 @dataclass(frozen=True)
 class ResultKey:
     """The identity of a result: which model, which benchmark condition, on which dataset (its
-    fingerprint) and under which setup (README "Results"). Records of one key are the same result
+    fingerprint) and under which setup (docs/results.md). Records of one key are the same result
     measured again, the newest counts; a result of any other key never stands in for it.
     ``setup.seed`` is None for a benchmark that draws no random numbers: the seed a record of it
     carries makes no difference (``Setup.of_result``)."""

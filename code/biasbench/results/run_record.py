@@ -10,7 +10,6 @@ folder and fingerprints), how long it took and the values it wrote. Written once
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -75,47 +74,6 @@ def device_info(device) -> dict:
     return info
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def model_sources(models: Iterable[str], local=None, cache_dir=None) -> dict[str, dict]:
-    """Each zoo model's architecture, normalisation and sources; a source's SHA-256 is the local file's own,
-    or the one the download ledger recorded when the file was fetched (None: not fetched, or nothing to
-    fetch). A model the zoo does not know (an ``nn.Module`` given to ``biasbench.evaluate``) is marked so."""
-    from ..errors import ModelError
-    from ..zoo import download
-    from ..zoo.loader import get_entry
-
-    ledger = download.ledger(cache_dir)
-    out: dict[str, dict] = {}
-    for name in models:
-        try:
-            entry = get_entry(name, local, cache_dir=cache_dir)
-        except ModelError:
-            out[name] = {"source": "in-memory module (biasbench.evaluate)"}
-            continue
-        sources = []
-        for s in entry.effective_sources():
-            row = {"kind": s.kind, "location": s.location, "file": s.filename, "describe": s.describe(),
-                   "sha256": None}
-            if s.kind == "file" and Path(s.location).is_file():
-                row["sha256"] = sha256_file(s.location)
-            elif s.has_file:
-                try:
-                    row["sha256"] = (ledger.get(download.relpath(s)) or {}).get("sha256")
-                except ModelError:
-                    pass
-            sources.append(row)
-        out[name] = {"architecture": entry.architecture, "mean": list(entry.mean), "std": list(entry.std),
-                     "normalisation": entry.norm_source, "sources": sources}
-    return out
-
-
 def datasets(records: Iterable[Record], folders: Mapping[str, str | None]) -> dict:
     """The dataset folders the run was given, and the fingerprint(s) and images of each benchmark it read."""
     seen: dict[str, dict] = {}
@@ -141,10 +99,11 @@ def _plain(value):
 
 def write_run_record(store: RecordingStore, *, config: Mapping, options, device, models: Iterable[str],
                      folders: Mapping[str, str | None], written: Mapping[str, Mapping[str, float]],
-                     started: datetime, seconds: float, local=None, cache_dir=None,
+                     started: datetime, seconds: float,
                      argv: list[str] | None = None, model_info: Mapping[str, dict] | None = None) -> Path:
-    """Write this run's record beside ``store``'s table and return its path. ``model_info`` describes
-    models the zoo does not load (an ``nn.Module`` given to ``biasbench.evaluate``)."""
+    """Write this run's record beside ``store``'s table and return its path. ``model_info``: each model's
+    architecture, normalisation and sources with their SHA-256 (``zoo.sources.model_sources``; for an
+    ``nn.Module`` given to ``biasbench.evaluate``, what it is)."""
     from dataclasses import asdict
 
     from .setup import Setup
@@ -162,7 +121,7 @@ def write_run_record(store: RecordingStore, *, config: Mapping, options, device,
         "versions": versions(),
         "device": device_info(device),
         "devices_recorded": sorted({r.device for r in appended if r.device}),
-        "models": dict(model_info) if model_info is not None else model_sources(models, local, cache_dir),
+        "models": dict(model_info or {}),
         "datasets": datasets(appended, folders),
         "timing": {"start": started.isoformat(timespec="seconds"),
                    "end": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 3)},

@@ -9,7 +9,7 @@ benchmarks that draw random numbers (critical-band noise, attack starts); the
 others record ``seed=None`` and any seed is the same setup for them.
 
 This one definition decides both what a run skips as already done and which
-row of ``benchmark.csv`` a result lands in (README "Results"): the model's own
+row of ``benchmark.csv`` a result lands in (docs/results.md): the model's own
 row (``tv_resnet50``) holds only reference-setup results; any other setup goes
 to a row named ``<model>@<label>``, e.g. ``tv_resnet50@bf16``,
 ``tv_resnet50@n_samples=1``, ``tv_resnet50@bf16,seed=1``.

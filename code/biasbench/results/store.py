@@ -255,7 +255,8 @@ class ResultsStore:
             return out
 
     def latest_values(self, model: str, benchmark: str | None = None,
-                      fingerprint: str | None = None, setup: Setup | None = Setup()) -> dict[str, float]:
+                      fingerprint: str | None = None,
+                      setup: Setup | None = Setup()) -> dict[str, float]:  # noqa: B008 (frozen; None: any)
         """The newest value of every column recorded for ``model`` under ``setup`` (default: the
         reference setup; None: any setup, newest wins), optionally of one benchmark / dataset."""
         values: dict[str, float] = {}

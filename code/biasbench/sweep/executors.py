@@ -1,6 +1,7 @@
 """Where the jobs of a sweep run: Slurm (submitit job arrays), this machine (submitit's local
 executor, a few jobs at a time), or this process (debug: one after another, no submitit).
-Also how a submitted job's state is asked for afterwards, from any process."""
+Also how a submitted job's state is asked for afterwards, from any process (docs/sweeps.md, "A session
+on a Slurm cluster")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import shlex
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +21,13 @@ from ..errors import ConfigError
 from ..flags import comma_list
 from .job import SweepJob
 from .plan import Job
-from .state import SweepDir
+from .state import SLURM_QUEUED, SLURM_RUNNING, SweepDir
 
 log = logging.getLogger("biasbench")
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
+SLURM_ALIVE = SLURM_QUEUED | SLURM_RUNNING
+SLURM_TIMEOUT_S = 30.0  # a Slurm command that takes longer is taken as no answer
 
 
 @dataclass
@@ -68,13 +72,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def raw_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
-    """Each submitted job's executor state: Slurm's (sacct) for Slurm jobs; RUNNING / ENDED for local
-    jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
+def raw_states(subs: dict[str, dict]) -> dict[str, str]:
+    """Each submitted job's executor state: Slurm's (squeue, then sacct) for Slurm jobs; RUNNING / ENDED
+    for local jobs started on this host (UNKNOWN on another); ENDED for debug jobs."""
     out: dict[str, str] = {}
     slurm = {k: s for k, s in subs.items() if s.get("executor") == "slurm"}
     if slurm:
-        out.update(_slurm_states(slurm, logs))
+        out.update(_slurm_states(slurm))
     here = socket.gethostname()
     for key, sub in subs.items():
         kind = sub.get("executor")
@@ -91,16 +95,91 @@ def raw_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
     return out
 
 
-def _slurm_states(subs: dict[str, dict], logs: Path) -> dict[str, str]:
-    from submitit.slurm.slurm import SlurmJob
+def _slurm_states(subs: dict[str, dict]) -> dict[str, str]:
+    """Each Slurm job's state: the queue's (``squeue``) while the controller holds it, else accounting's
+    (``sacct``); a job neither queued nor running and unknown to accounting (none on this cluster, or
+    not written yet) has ENDED. UNKNOWN only where the controller cannot be asked."""
+    ids = {key: str(sub.get("job_id", "")) for key, sub in subs.items()}
+    queue = _squeue(set(ids.values()))
+    acct = _sacct(set(ids.values()))
+    out = {}
+    for key, job_id in ids.items():
+        if queue is not None and job_id in queue:
+            out[key] = queue[job_id]
+        elif acct is not None and acct.get(job_id, "UNKNOWN").split()[0] not in SLURM_ALIVE | {"UNKNOWN"}:
+            out[key] = acct[job_id]  # how it ended: COMPLETED, FAILED, CANCELLED by 0, TIMEOUT ...
+        else:  # out of the queue: ended (accounting lags, or has none); unknown if the queue cannot be asked
+            out[key] = "ENDED" if queue is not None else "UNKNOWN"
+    return out
 
-    jobs = {key: SlurmJob(logs, str(sub["job_id"])) for key, sub in subs.items()}
+
+def _slurm_command(argv: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> subprocess.CompletedProcess | str:
+    """``argv``'s result, or why it could not run (one line)."""
     try:
-        SlurmJob.watcher.update()  # one sacct call for all of them
-        return {key: SlurmJob.watcher.get_state(job.job_id, mode="cache") for key, job in jobs.items()}
-    except Exception as err:  # noqa: BLE001 - no sacct here: the states are unknown, not an error
-        log.warning("could not ask Slurm for job states (%s): they show as unknown", err)
-        return {key: "UNKNOWN" for key in jobs}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        return f"{argv[0]} not found"
+    except subprocess.TimeoutExpired:
+        return f"`{' '.join(argv[:2])}` did not answer within {timeout_s:g} s"
+
+
+def _array_ids(job_ids: set[str]) -> str:
+    return ",".join(sorted({j.split("_")[0] for j in job_ids if j}))
+
+
+def _squeue(job_ids: set[str]) -> dict[str, str] | None:
+    """{job id: state} of the jobs the controller holds (array tasks one by one: 700_1); None when
+    the controller cannot be asked."""
+    res = _slurm_command(["squeue", "--noheader", "--array", "--format=%i|%T", f"--jobs={_array_ids(job_ids)}"])
+    if isinstance(res, str) or res.returncode != 0:
+        why = res if isinstance(res, str) else " ".join(res.stderr.split())
+        if "Invalid job id" in why:  # none of them is in the queue any more
+            return {}
+        log.warning("could not ask Slurm for job states (squeue: %s): they show as unknown", why[:300])
+        return None
+    out = {}
+    for line in res.stdout.splitlines():
+        job_id, _, state = line.strip().partition("|")
+        if state:
+            out[job_id] = state.strip()
+    return out
+
+
+def _sacct(job_ids: set[str]) -> dict[str, str] | None:
+    """{job id: state} from accounting (array tasks one by one; a task named only in a pending range
+    such as 700_[2-5%1] is PENDING); None without accounting."""
+    res = _slurm_command(["sacct", "--noheader", "--allocations", "--parsable2", "--format=JobID,State",
+                          f"--jobs={_array_ids(job_ids)}"])
+    if isinstance(res, str) or res.returncode != 0:
+        return None
+    exact, ranged = {}, {}
+    for line in res.stdout.splitlines():
+        job_id, _, state = line.strip().partition("|")
+        main, sep, tasks = job_id.partition("_[")
+        if not sep:
+            exact[job_id] = state
+            continue
+        for part in tasks.split("%")[0].rstrip("]").split(","):
+            lo, _, hi = part.partition("-")
+            if lo.isdigit():
+                for k in range(int(lo), int(hi or lo) + 1):
+                    ranged[f"{main}_{k}"] = state
+    return {**ranged, **exact}
+
+
+def check_slurm(timeout_s: float = SLURM_TIMEOUT_S) -> None:
+    """ConfigError (one line) unless this machine can submit to a Slurm controller that answers."""
+    missing = [c for c in ("sbatch", "srun", "squeue", "scontrol") if not shutil.which(c)]
+    if missing:
+        raise ConfigError(f"--executor slurm: {', '.join(missing)} not found; run the sweep on a Slurm login node, "
+                          "or use --executor local")
+    res = _slurm_command(["scontrol", "ping"], timeout_s)
+    if isinstance(res, str) or res.returncode != 0 or " is UP" not in res.stdout:
+        said = res if isinstance(res, str) else next(
+            (line.strip() for line in (res.stdout + res.stderr).splitlines() if line.strip()), f"exit {res.returncode}")
+        conf = os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+        raise ConfigError(f"the Slurm controller does not answer (scontrol ping: {said[:300]}); check that slurmctld "
+                          f"runs and SLURM_CONF ({conf}) names it, or pass --executor local")
 
 
 # ----------------------------------------------------------------------------- submission
@@ -109,12 +188,11 @@ def submit_slurm(work: Sequence[tuple[Job, SweepJob]], sweep: SweepDir, opts: Ex
     """Submit ``work`` as one Slurm job array; returns the job ids."""
     import submitit
 
-    if not (shutil.which("sbatch") and shutil.which("srun")):
-        raise ConfigError("--executor slurm: sbatch / srun not found; run the sweep on a Slurm login node, "
-                          "or use --executor local")
     executor = submitit.SlurmExecutor(folder=sweep.logs)
-    params = dict(time=max(1, math.ceil(opts.time_limit_min)), gpus_per_node=opts.gpus_per_job, nodes=1,
-                  ntasks_per_node=1, array_parallelism=opts.array_parallelism or 64, job_name="biasbench-sweep")
+    params = dict(time=max(1, math.ceil(opts.time_limit_min)), nodes=1, ntasks_per_node=1,
+                  array_parallelism=opts.array_parallelism or 64, job_name="biasbench-sweep")
+    if opts.gpus_per_job:  # --gpus-per-job 0: CPU nodes (no --gpus-per-node, which some sites refuse)
+        params["gpus_per_node"] = opts.gpus_per_job
     if opts.partition:
         params["partition"] = opts.partition
     if opts.cpus_per_job:

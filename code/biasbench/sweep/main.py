@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..benchmarks import REGISTRY
 from .. import suite
+from ..benchmarks import REGISTRY
 from ..cli import make_parser, to_request
 from ..data.decoded_cache import DecodedCache
 from ..data.imagelist import ImageList
@@ -33,8 +33,17 @@ from ..runner import Fingerprints, RunOptions, finish
 from . import executors as ex
 from .job import SweepJob
 from .plan import Job, make_plan
-from .state import (SweepDir, atomic_write_json, done_cells, format_table, job_state, job_statuses, now, plan_setups,
-                    summary_line)
+from .state import (
+    SweepDir,
+    atomic_write_json,
+    done_cells,
+    format_table,
+    job_state,
+    job_statuses,
+    now,
+    plan_setups,
+    summary_line,
+)
 
 log = logging.getLogger("biasbench")
 
@@ -176,7 +185,7 @@ def _export_code_path() -> None:
 
 def _statuses(jobs: list[Job], sweep: SweepDir, store, setups: dict[str, Setup]):
     done = done_cells(store, jobs, setups)
-    return job_statuses(jobs, sweep, done, lambda subs: ex.raw_states(subs, sweep.logs))
+    return job_statuses(jobs, sweep, done, ex.raw_states)
 
 
 def _log_signature(store) -> list:
@@ -254,6 +263,8 @@ def _plan(sargs, rest: list[str]) -> _Submission:
     request = _request(rest, models, sargs.benchmarks, explicit=bool(sargs.benchmarks))
     exec_opts = _executor_options(sargs)
     kind = exec_opts.resolved_kind()
+    if kind == "slurm":  # before anything asks the scheduler: a dead controller is one line, not a hang
+        ex.check_slurm()
     built = suite.build_benchmarks(request)
     opts = request.options
     if opts.preprocess != "paper":  # the plan and its done check read the paper's image lists only
@@ -273,7 +284,7 @@ def _check_no_earlier_plan_running(sub: _Submission, statuses: list) -> None:
     still running or queued (their results would be planned twice)."""
     keys = {j.key for j in sub.jobs}
     stray = {k: s for k, s in sub.sweep.submissions().items() if k not in keys}
-    stray_raw = ex.raw_states(stray, sub.sweep.logs) if stray else {}
+    stray_raw = ex.raw_states(stray) if stray else {}
     busy_stray = [k for k, s in stray.items()
                   if job_state(s, sub.sweep.run_record(k), stray_raw.get(k, "UNKNOWN"))[0] in ("running", "queued")]
     busy_old = [st.job.key for st in statuses if st.note == "submitted by an earlier plan of this sweep"]

@@ -18,6 +18,7 @@ from ..benchmarks.base import Benchmark, Condition
 from ..data.imagelist import RESIZE_CROP, ImageList
 from ..errors import ConfigError
 
+
 def forward_equivalents(condition: Condition) -> float:
     """Forward passes per image and model that ``condition`` costs: what it declares
     (``Condition.cost``; attacks: ``benchmarks.adversarial.attack_cost``)."""

@@ -10,7 +10,7 @@ Layout of ``<sweep dir>`` (default ``<results folder>/sweeps/<name>/``)::
 Every file has one writer at a time and is replaced atomically (temporary file + rename), which
 network file systems honour; nothing is locked. A job is *done* when the results log holds every
 (model, condition, dataset fingerprint) of it measured under the sweep's setup (precision,
---n_samples, seed, preprocessing: README "Results"), whatever its job said.
+--n_samples, seed, preprocessing: docs/results.md), whatever its job said.
 """
 
 from __future__ import annotations

@@ -7,8 +7,20 @@ pictures; ``corruptions`` degrades them like ImageNet-C and -C-bar. Only the dem
 docs/datasets.md, "Synthetic datasets (tests and demo)".
 """
 
-from .datasets import (ALL, DEMO_CLASSES, MANIFEST, MVH_CATEGORIES, MVH_REPRESENTATIVES, PRESETS, TEST_CLASSES,
-                       main, real_label_list, val_file_number, write_datasets, write_preset)
+from .datasets import (
+                       ALL,
+                       DEMO_CLASSES,
+                       MANIFEST,
+                       MVH_CATEGORIES,
+                       MVH_REPRESENTATIVES,
+                       PRESETS,
+                       TEST_CLASSES,
+                       main,
+                       real_label_list,
+                       val_file_number,
+                       write_datasets,
+                       write_preset,
+)
 
 __all__ = ["ALL", "DEMO_CLASSES", "MANIFEST", "MVH_CATEGORIES", "MVH_REPRESENTATIVES", "PRESETS", "TEST_CLASSES",
            "main", "real_label_list", "val_file_number", "write_datasets", "write_preset"]

@@ -22,7 +22,6 @@ from scipy import ndimage, signal
 from ..data.corruptions import IMAGENET_C, IMAGENET_CBAR, IMAGENET_CBAR_PARAMS
 from .images import rng, smooth_field
 
-
 Array = np.ndarray
 G = np.random.Generator
 _Degrade = Callable[[Array, float, G], Array]

@@ -47,8 +47,22 @@ from ..data.synsets import imagenet_wnids, subset_indices
 from ..errors import ConfigError, UserError, exit_status
 from ..flags import comma_list
 from .corruptions import corrupt
-from .images import (ADVERSARIAL, RENDITION, RENDITIONS, SKETCH, TRAIN, V2, VAL, adversarial_image, class_image,
-                     cue_conflict_image, rendition_image, rng, sketch_image, stylized_image)
+from .images import (
+    ADVERSARIAL,
+    RENDITION,
+    RENDITIONS,
+    SKETCH,
+    TRAIN,
+    V2,
+    VAL,
+    adversarial_image,
+    class_image,
+    cue_conflict_image,
+    rendition_image,
+    rng,
+    sketch_image,
+    stylized_image,
+)
 
 __all__ = ["ALL", "PRESETS", "MVH_CATEGORIES", "MVH_REPRESENTATIVES", "class_image", "write_datasets",
            "write_preset", "val_file_number", "real_label_list", "main"]
@@ -161,7 +175,7 @@ def _size_of(label: int, instance: int, seed: int, stream: int) -> tuple[int, in
 
 
 def resize_crop(img: Image.Image) -> Image.Image:
-    """The suite's natural-image preprocessing (README "Running on real data"), as torchvision does it on PIL images."""
+    """The suite's natural-image preprocessing (docs/running.md), as torchvision does it on PIL images."""
     from torchvision.transforms import functional as TF
 
     return TF.center_crop(TF.resize(img, 256), 224)

@@ -1,4 +1,4 @@
-"""Critical-band masking noise (README "Bias measurements"; Subramanian et al., NeurIPS 2023), on
+"""Critical-band masking noise (docs/benchmarks.md "Bias measurements"; Subramanian et al., NeurIPS 2023), on
 whole batches, any device.
 
 Per image: PIL-"L" greyscale, scaled to [0, 1], mean removed, contrast 0.2,
@@ -11,7 +11,7 @@ grey result is replicated to 3 channels.
 Randomness is per image and condition: the noise of image ``i`` is a pure function
 of (seed, band, sd, i), drawn by the counter-based generator of ``biasbench.rng``
 on the images' device, so a result does not depend on batch size, order, worker
-count or device (README, "Same numbers on every device").
+count or device (docs/devices.md).
 Arithmetic is float64, as in the NumPy reference (``dtype="float32"`` or ``"auto"`` for GPUs with
 slow float64, deviation measured by bench/bench_criticalband_float32.py); the output is float32.
 """
@@ -27,7 +27,7 @@ from .. import rng
 from ..errors import ConfigError
 from .laplacian import band_reconstruction, pyramid_height
 
-# The grid (README "Bias measurements"), read by metrics/criticalband.py and the benchmark too.
+# The grid (docs/benchmarks.md "Bias measurements"), read by metrics/criticalband.py and the benchmark too.
 BANDS: tuple[int, ...] = tuple(range(7))
 SDS: tuple[float, ...] = (0.02, 0.04, 0.08, 0.16)
 LOWEST_CENTRE = 1.75  # cycles/image at the coarsest band; each band is an octave above the last
@@ -123,7 +123,7 @@ def fix_out_of_range(image: Tensor, noise: Tensor, sd: float, redraw_noise=None)
 
 # Arithmetic of the stimulus: float64 as the reference; float32; or "auto": float32 on GPUs whose
 # float64 rate is a small fraction of float32's (consumer and inference cards: L4, A10, RTX), float64
-# elsewhere. float32's deviation is measured by bench/bench_criticalband_float32.py (README).
+# elsewhere. float32's deviation is measured by bench/bench_criticalband_float32.py (docs/devices.md).
 DTYPES = ("float64", "float32", "auto")
 # Compute capabilities with full-rate float64 (P100, V100, A100, H100/H200).
 _FULL_FP64 = {(6, 0), (7, 0), (8, 0), (9, 0)}

@@ -1,4 +1,4 @@
-"""Square low-/high-pass filter in the centred 2-D Fourier spectrum (README "Bias measurements";
+"""Square low-/high-pass filter in the centred 2-D Fourier spectrum (docs/benchmarks.md "Bias measurements";
 Gavrikov & Keuper, CVPR 2024).
 
 Per image and channel: FFT, ``fftshift`` (DC at index H//2), a square centred
@@ -86,7 +86,7 @@ def bandpass(images: Tensor, cutoff: float, lowpass: bool, spectrum: Tensor | No
     """Low-pass (``lowpass=True``) or high-pass filter a batch ``[B, C, H, W]`` in [0, 1].
 
     Returns a tensor of the same shape, dtype and device, clipped to [0, 1]. Equal to the per-image
-    complex FFT of the definition (README "Bias measurements") up to floating-point rounding (float32: ~1e-6).
+    complex FFT of the definition (docs/benchmarks.md "Bias measurements") up to floating-point rounding (float32: ~1e-6).
     ``spectrum``: ``half_spectrum(images)`` when the caller already has it (computed here otherwise).
     """
     if images.ndim != 4 or not images.is_floating_point():

@@ -5,7 +5,7 @@ timm tags), ``url/<host>/<path>`` (plain URLs, torchvision weights),
 ``gdrive/<id>`` (Google Drive), and ``checkpoints.lock.json``, the ledger that
 records the SHA-256 and size of every file when it is first downloaded. The
 transfer, resume, retries, hash checks and offline mode are ``biasbench.download``'s
-(README "Downloads and cache"); this module maps a registry ``Source`` onto them and
+(docs/models.md "Downloads and cache"); this module maps a registry ``Source`` onto them and
 words the messages for checkpoints (the ``prefetch.py`` command, ``--relock``).
 """
 

@@ -3,7 +3,7 @@ Hugging Face repo timm can build) and ``torchvision:<builder>.<WEIGHTS>``.
 
 Each becomes an ordinary ``ModelEntry``: the weights come through the suite's cache, SHA-256 ledger and
 offline mode (``download``), the normalisation from timm's ``pretrained_cfg`` or the torchvision weights'
-own transforms. Inputs stay the paper's 224x224 after Resize(256)/CenterCrop(224) (README, "Any model");
+own transforms. Inputs stay the paper's 224x224 after Resize(256)/CenterCrop(224) (docs/models.md "Any timm or torchvision model");
 ``input_config`` reads the model's own input preprocessing, which ``--preprocess model`` feeds instead
 (``data/model_input.py``), and which a paper-protocol run names when it differs.
 """

@@ -13,8 +13,8 @@ from torch import nn
 from ..errors import ModelError, did_you_mean
 from ..flags import comma_list
 from . import converters as cv
-from .download import fetch
 from . import robustbench
+from .download import fetch
 from .external import external_entry, is_external
 from .open_clip_models import is_open_clip, open_clip_entry
 from .paper_models import PAPER_CATEGORIES, PAPER_MODELS

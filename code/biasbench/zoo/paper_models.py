@@ -1,5 +1,4 @@
-"""The 48 ResNet-50 checkpoints analysed in the paper, by category (the paper's Table 1; README
-"Models and checkpoints").
+"""The 48 ResNet-50 checkpoints analysed in the paper, by category (the paper's Table 1; docs/models.md).
 
 The registry builds its entries on these names; the analysis uses the
 categories for grouping and colours.

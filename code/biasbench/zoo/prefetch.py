@@ -15,8 +15,8 @@ import os
 from collections.abc import Callable, Sequence
 
 from ..errors import ModelError
-from .download import fetch, forget, relpath
 from . import robustbench
+from .download import fetch, forget, relpath
 from .loader import LocalModels, get_entry, load_model
 
 

@@ -61,7 +61,7 @@ ALLOWED_GLOBALS: list = [
 ]
 
 
-# The allow-list in words, for checkpoints.md and the README (independent of the numpy version).
+# The allow-list in words, for checkpoints.md and docs/models.md (independent of the numpy version).
 ALLOW_LIST_SUMMARY = ("`argparse.Namespace` (training arguments), `pathlib.PosixPath`/`PurePosixPath` (paths "
                       "inside those arguments), numpy scalars and arrays of numeric dtypes (`numpy.core` / "
                       "`numpy._core` `multiarray.scalar` and `_reconstruct`, `numpy.dtype`, `numpy.ndarray`, "
