@@ -19,7 +19,6 @@ from biasbench.benchmarks import REGISTRY
 from biasbench.benchmarks.config import Config
 from biasbench.benchmarks.freq_cue_conflict import FreqCueConflict
 from biasbench.data import freq_cue_conflict as fcc
-from biasbench.synthetic import write_datasets
 from biasbench.errors import DatasetError, UserError
 from biasbench.metrics.frequency_bias import frequency_bias
 from biasbench.metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
@@ -27,6 +26,8 @@ from biasbench.prepare import freq_cue_conflict as gen
 from biasbench.prepare import run as prepare_run
 from biasbench.results import ResultsStore
 from biasbench.runner import RunOptions, run
+from biasbench.synthetic import write_datasets
+
 from helpers import file_key, pixel_keys
 
 CUT = gen.DEFAULT_CUTOFF

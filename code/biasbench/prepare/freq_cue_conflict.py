@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.freq_cue_conflict import MANIFEST, parse_name
 from ..data.decode import decode
+from ..data.freq_cue_conflict import MANIFEST, parse_name
 from ..data.imagelist import AS_IS, RESIZE_CROP
 from ..errors import DatasetError, UserError
 from ..metrics.sixteen_class import CATEGORIES, CATEGORY_INDICES
