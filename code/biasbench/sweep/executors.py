@@ -159,7 +159,7 @@ def _sacct(job_ids: set[str]) -> dict[str, str] | None:
         if not sep:
             exact[job_id] = state
             continue
-        for part in tasks.split("%")[0].rstrip("]").split(","):
+        for part in comma_list(tasks.split("%")[0].rstrip("]")):
             lo, _, hi = part.partition("-")
             if lo.isdigit():
                 for k in range(int(lo), int(hi or lo) + 1):
