@@ -178,7 +178,9 @@ def _notes(table: pd.DataFrame, metrics: Metrics, paper_present: list[str], high
             notes.append(f"**{metric} not computed for any model**: column(s) {', '.join(absent_cols)} missing "
                          "from the table; its correlations are n/a")
         else:
-            desc = "; ".join(f"{m} (no {', '.join(c)})" for m, c in lacking.items())
+            shown = list(lacking.items())[:5]  # a long list (e.g. a bias the paper never measured) is said once
+            desc = "; ".join(f"{m} (no {', '.join(c)})" for m, c in shown) + (
+                f"; and {len(lacking) - len(shown)} more" if len(lacking) > len(shown) else "")
             notes.append(f"**{metric} left empty** (all of {', '.join(cols)} are needed; no partial means) for "
                          f"{len(lacking)} model(s), which drop out of its correlations: {desc}")
     pgd = "top1_acc/PGD-40/low"
