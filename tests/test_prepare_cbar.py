@@ -3,6 +3,8 @@ and the generated folder read back by the C-bar benchmark."""
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,10 @@ from biasbench.runner import RunOptions
 from biasbench.runner import run as run_benchmarks
 
 from helpers import write_val_tree
+
+# the release's per-pixel Perlin loop, re-created plainly (also the generation bench's baseline)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import reference_approach as ref  # noqa: E402
 
 # facebookresearch/augmentation-corruption imagenet_c_bar/imagenet_c_bar.csv, written out here
 PARAMS = {"blue_noise_sample": [0.8, 1.6, 2.4, 4.0, 5.6], "brownish_noise": [1.0, 2.0, 3.0, 4.0, 5.0],
@@ -172,66 +178,16 @@ def test_perlin_noise_is_one_half_at_lattice_points():
     assert f.max() <= 1 and f.std() > 0.02
 
 
-def _release_perlin(image, p, r, pixels=None):
-    """Perlin noise pixel by pixel, as the release's corrupt.py and utils/perlin_noise.py compute it:
-    one draw at a time from the seeded RandomState, Python lists, scalar arithmetic. ``pixels``: only
-    these (row, column) pairs are computed (the rest stay 0)."""
-    n = image.shape[0]
-    table_rs = np.random.RandomState(r.randint(low=0, high=2**32))
-    grads = []
-    for _ in range(2 * 256 + 2):
-        v = (table_rs.randint(low=0, high=2**31, size=2) % 512 - 256) / 256
-        with np.errstate(invalid="ignore"):
-            grads.append(v / np.linalg.norm(v))
-    perm = list(range(2 * 256 + 2))
-    for i in range(255, -1, -1):
-        j = table_rs.randint(low=0, high=2**31) % 256
-        perm[i], perm[j] = perm[j], perm[i]
-    for i in range(256 + 2):
-        perm[256 + i] = perm[i]
-        grads[256 + i] = grads[i]
-
-    def noise(x, y):
-        tx, ty = x + 4096, y + 4096
-        bx0, by0 = int(tx) % 256, int(ty) % 256
-        bx1, by1 = (bx0 + 1) % 256, (by0 + 1) % 256
-        rx0, ry0 = tx % 1, ty % 1
-        rx1, ry1 = rx0 - 1.0, ry0 - 1.0
-        i, j = perm[bx0], perm[bx1]
-        b00, b10, b01, b11 = perm[i + by0], perm[j + by0], perm[i + by1], perm[j + by1]
-        sx, sy = rx0**2 * (3.0 - 2.0 * rx0), ry0**2 * (3.0 - 2.0 * ry0)
-        u = rx0 * grads[b00][0] + ry0 * grads[b00][1]
-        v = rx1 * grads[b10][0] + ry0 * grads[b10][1]
-        a = u + sx * (v - u)
-        u = rx0 * grads[b01][0] + ry1 * grads[b01][1]
-        v = rx1 * grads[b11][0] + ry1 * grads[b11][1]
-        b = u + sx * (v - u)
-        return 1.5 * (a + sy * (b - a))
-
-    m = np.array([[1, 0], [0, 1]]) / (32 * n / 224)
-    alpha = float(p) * 0.5 / 10
-    field = np.zeros((n, n, 3))
-    for y, x in pixels if pixels is not None else [(y, x) for y in range(n) for x in range(n)]:
-        point = np.matmul(np.array([y, x]), m)
-        t, f = 0.0, 1.0
-        while f <= 16.0:
-            t += abs(noise(f * point[0], f * point[1])) / f
-            f *= 2
-        field[y, x] = np.clip(0.5 * t + 0.5, 0, 1.0)
-    with np.errstate(invalid="ignore"):
-        return np.clip((1 - alpha) * image.astype(np.float32) + 255 * alpha * field, 0, 255).astype(np.uint8)
-
-
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_perlin_noise_is_the_releases_pixel_for_pixel(seed):
     small = np.random.default_rng(seed).integers(0, 256, (24, 24, 3), dtype=np.uint8)
     for p in (4.6, 8.8):
-        assert np.array_equal(cc.perlin_noise(small, p, rs(seed)), _release_perlin(small, p, rs(seed)))
+        assert np.array_equal(cc.perlin_noise(small, p, rs(seed)), ref.release_perlin_noise(small, p, rs(seed)))
     # at the real size, on a sparse grid of pixels (the field is computed pixel by pixel, so any subset checks it)
     img = photo(seed)
     grid = [(y, x) for y in range(0, N, 9) for x in range(3, N, 11)]
     got = cc.perlin_noise(img, 5.8, rs(seed))
-    want = _release_perlin(img, 5.8, rs(seed), grid)
+    want = ref.release_perlin_noise(img, 5.8, rs(seed), grid)
     rows, cols = np.array(grid).T
     assert np.array_equal(got[rows, cols], want[rows, cols])
 
@@ -241,7 +197,7 @@ def test_perlin_noise_with_a_zero_gradient_is_the_releases_too():
     gen = cc._Perlin(np.random.RandomState(rs(1397).randint(low=0, high=2**32)))
     assert np.isnan(gen.g[134]).all() and np.isfinite(np.delete(gen.g[:256], 134, axis=0)).all()
     small = photo(2, n=24)
-    assert np.array_equal(cc.perlin_noise(small, 8.8, rs(1397)), _release_perlin(small, 8.8, rs(1397)))
+    assert np.array_equal(cc.perlin_noise(small, 8.8, rs(1397)), ref.release_perlin_noise(small, 8.8, rs(1397)))
 
 
 def test_perlin_noise_field_by_hand():
