@@ -242,7 +242,7 @@ def run(request: Request, models: Sequence[str], load: Callable, *, built: list 
 
         model_info = model_sources(models, getattr(load, "local", None), config.cache_dir)
     record = write_run_record(store, config=request.settings(), options=request.options,
-                              device=request.options.resolved_device(), models=models,
+                              device=request.options.resolved_device(),
                               folders=data_folders(config), written=written, started=started,
                               seconds=time.perf_counter() - start, model_info=model_info)
     return Outcome(written, store, built, record)

@@ -97,7 +97,7 @@ def _plain(value):
     return str(value)
 
 
-def write_run_record(store: RecordingStore, *, config: Mapping, options, device, models: Iterable[str],
+def write_run_record(store: RecordingStore, *, config: Mapping, options, device,
                      folders: Mapping[str, str | None], written: Mapping[str, Mapping[str, float]],
                      started: datetime, seconds: float,
                      argv: list[str] | None = None, model_info: Mapping[str, dict] | None = None) -> Path:
@@ -108,7 +108,6 @@ def write_run_record(store: RecordingStore, *, config: Mapping, options, device,
 
     from .setup import Setup
 
-    models = list(models)
     appended = store.appended
     setups = sorted({Setup.of_record(r).label() for r in appended})
     record = {
